@@ -1,0 +1,339 @@
+"""Backbone networks (specs/methods.md §1), written from the spec, not copied from any repo.
+
+Every model returns logits of shape N×num_classes and exposes
+
+* ``model.fc`` — the final ``nn.Linear`` classifier, and
+* ``model.features(x)`` — the penultimate features (the input of ``fc``),
+
+so ``model.fc(model.features(x))`` equals ``model(x)``. Meta-learning methods rely on this
+split to keep second-order paths to the classifier only.
+
+The conv nets end with adaptive average pooling to 1×1 so that 28×28 (and 8×8) inputs work.
+For 32×32 inputs this is exactly the fixed-size pooling of the official code (the last feature
+map is 8×8 for ResNet-32 / WRN-28-10 and 4×4 for PreAct ResNet-18, pooled over all of it).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bench.errors import UsageError
+from bench.registry import Registry
+
+BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
+
+__all__ = [
+    "BACKBONES",
+    "build_backbone",
+    "ResNet32",
+    "PreActResNet18",
+    "WideResNet",
+    "SmallCNN",
+    "MLP",
+]
+
+
+def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+class _Backbone(nn.Module):
+    """Common shape: ``forward(x) = fc(features(x))``."""
+
+    fc: nn.Linear
+
+    def features(self, x: Tensor) -> Tensor:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# §1.1 CIFAR ResNet-32 with the parameter-free "option A" shortcut
+# ---------------------------------------------------------------------------------------------
+
+
+class ShortcutA(nn.Module):
+    """Parameter-free shortcut: keep every other pixel, zero-pad channels on both sides."""
+
+    def __init__(self, pad: int) -> None:
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+
+    def extra_repr(self) -> str:
+        return f"channel_pad={self.pad}"
+
+
+class _BasicBlockA(nn.Module):
+    """Post-activation basic block: conv-BN-ReLU-conv-BN, add shortcut, ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = _conv3x3(cin, cout, stride)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = _conv3x3(cout, cout)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut: nn.Module
+        if stride != 1 or cin != cout:
+            # Option A assumes the width doubles exactly when the resolution halves.
+            self.shortcut = ShortcutA(cout // 4)
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet32(_Backbone):
+    """CIFAR ResNet-32 (3 stages × 5 basic blocks, widths 16/32/64, option-A shortcuts)."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, blocks_per_stage: int = 5) -> None:
+        super().__init__()
+        self.conv1 = _conv3x3(in_channels, 16)
+        self.bn1 = nn.BatchNorm2d(16)
+        stages: list[nn.Module] = []
+        cin = 16
+        for i, width in enumerate((16, 32, 64)):
+            blocks = []
+            for j in range(blocks_per_stage):
+                stride = 2 if (i > 0 and j == 0) else 1
+                blocks.append(_BasicBlockA(cin, width, stride))
+                cin = width
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)  # == avg-pool over the 8×8 map for 32×32 inputs
+        self.fc = nn.Linear(64, num_classes)
+        # MW-Net / GDW / BALMS init: Kaiming-normal (fan_in, ReLU gain) for conv and linear
+        # weights; BatchNorm weight 1, bias 0; linear bias keeps the PyTorch default.
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def features(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        return torch.flatten(self.pool(out), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# §1.2 PreAct ResNet-18, DivideMix variant
+# ---------------------------------------------------------------------------------------------
+
+
+class PreActBlockDM(nn.Module):
+    """DivideMix pre-activation block: the skip path carries ``ReLU(BN1(x))``, even for identity."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = _conv3x3(cin, cout, stride)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = _conv3x3(cout, cout)
+        self.shortcut: nn.Module
+        if stride != 1 or cin != cout:
+            # 1×1 projection without BatchNorm.
+            self.shortcut = nn.Conv2d(cin, cout, kernel_size=1, stride=stride, bias=False)
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = F.relu(self.bn1(x))
+        skip = self.shortcut(a)  # taken from the pre-activated tensor, not from x
+        out = self.conv2(F.relu(self.bn2(self.conv1(a))))
+        return out + skip
+
+
+class PreActResNet18(_Backbone):
+    """PreAct ResNet-18 as in DivideMix: post-activation stem, no final BN+ReLU, default init."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = _conv3x3(in_channels, 64)
+        self.bn1 = nn.BatchNorm2d(64)
+        stages: list[nn.Module] = []
+        cin = 64
+        for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            stages.append(nn.Sequential(PreActBlockDM(cin, width, stride), PreActBlockDM(width, width, 1)))
+            cin = width
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)  # == avg_pool2d(4) on the 4×4 map for 32×32 inputs
+        self.fc = nn.Linear(512, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        return torch.flatten(self.pool(out), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# §1.3 WRN-28-10, MW-Net (Zagoruyko-style) version
+# ---------------------------------------------------------------------------------------------
+
+
+class _WideBlock(nn.Module):
+    """Pre-activation wide block: BN-ReLU-conv3×3-BN-ReLU-(dropout)-conv3×3, plus shortcut.
+
+    When the width or stride changes, the pre-activated input feeds both the main path and a
+    1×1 projection shortcut; otherwise the raw input is added back (Zagoruyko/MW-Net layout).
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int, dropout: float) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = _conv3x3(cin, cout, stride)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = _conv3x3(cout, cout)
+        self.dropout = dropout
+        self.equal_in_out = cin == cout and stride == 1
+        self.shortcut: nn.Module | None = (
+            None if self.equal_in_out else nn.Conv2d(cin, cout, kernel_size=1, stride=stride, bias=False)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = F.relu(self.bn1(x))
+        out = F.relu(self.bn2(self.conv1(a)))
+        if self.dropout > 0:
+            out = F.dropout(out, p=self.dropout, training=self.training)
+        out = self.conv2(out)
+        skip = x if self.shortcut is None else self.shortcut(a)
+        return out + skip
+
+
+class WideResNet(_Backbone):
+    """Wide ResNet (depth 6n+4, widen factor k), MW-Net PyTorch layout and init."""
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        depth: int = 28,
+        widen_factor: int = 10,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if (depth - 4) % 6 != 0:
+            raise UsageError(f"WideResNet depth must be 6n+4, got {depth}")
+        n = (depth - 4) // 6
+        widths = (16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor)
+        self.conv1 = _conv3x3(in_channels, widths[0])
+        groups: list[nn.Module] = []
+        cin = widths[0]
+        for width, stride in zip(widths[1:], (1, 2, 2)):
+            blocks = [_WideBlock(cin if i == 0 else width, width, stride if i == 0 else 1, dropout) for i in range(n)]
+            groups.append(nn.Sequential(*blocks))
+            cin = width
+        self.block1, self.block2, self.block3 = groups
+        self.bn = nn.BatchNorm2d(widths[3])
+        self.pool = nn.AdaptiveAvgPool2d(1)  # == avg_pool2d(8) on the 8×8 map for 32×32 inputs
+        self.fc = nn.Linear(widths[3], num_classes)
+        # MW-Net init: conv ~ N(0, sqrt(2 / (k*k*out))), BN weight 1 / bias 0, linear bias 0
+        # (linear weight keeps the PyTorch default).
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
+
+    def features(self, x: Tensor) -> Tensor:
+        out = self.block3(self.block2(self.block1(self.conv1(x))))
+        out = F.relu(self.bn(out))
+        return torch.flatten(self.pool(out), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small models for fast tests and MNIST-sized data
+# ---------------------------------------------------------------------------------------------
+
+
+class SmallCNN(_Backbone):
+    """Two conv3×3+ReLU+maxpool2 stages (32, 64 channels), FC 128, then the classifier."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28) -> None:
+        super().__init__()
+        if image_size < 4:
+            raise UsageError(f"small_cnn needs image_size >= 4, got {image_size}")
+        self.conv1 = nn.Conv2d(in_channels, 32, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
+        side = image_size // 4  # two floor-halving max-pools
+        self.fc1 = nn.Linear(64 * side * side, 128)
+        self.fc = nn.Linear(128, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        out = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        out = F.max_pool2d(F.relu(self.conv2(out)), 2)
+        # torch.flatten follows the logical NCHW order, so channels_last inputs give the same result.
+        return F.relu(self.fc1(torch.flatten(out, 1)))
+
+
+class MLP(_Backbone):
+    """Flatten, two hidden layers of 256 units with ReLU, then the classifier."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28, hidden: int = 256) -> None:
+        super().__init__()
+        self.hidden1 = nn.Linear(in_channels * image_size * image_size, hidden)
+        self.hidden2 = nn.Linear(hidden, hidden)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        out = F.relu(self.hidden1(torch.flatten(x, 1)))
+        return F.relu(self.hidden2(out))
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry and factory
+# ---------------------------------------------------------------------------------------------
+
+
+@BACKBONES.register("resnet32", "CIFAR ResNet-32, option-A shortcuts, 16/32/64 widths (~0.46M params)")
+def _resnet32(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    return ResNet32(in_channels, num_classes, **kwargs)
+
+
+@BACKBONES.register("preact_resnet18", "PreAct ResNet-18, DivideMix variant (~11.17M params)")
+def _preact_resnet18(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    return PreActResNet18(in_channels, num_classes, **kwargs)
+
+
+@BACKBONES.register("wrn28_10", "Wide ResNet-28-10, MW-Net layout, 1×1 projection shortcuts (~36.48M params)")
+def _wrn28_10(in_channels: int, num_classes: int, image_size: int, dropout: float = 0.0, **kwargs: Any) -> nn.Module:
+    return WideResNet(in_channels, num_classes, depth=28, widen_factor=10, dropout=dropout, **kwargs)
+
+
+@BACKBONES.register("small_cnn", "2-conv CNN (32/64 ch) + FC 128, sized for 28×28 inputs")
+def _small_cnn(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    return SmallCNN(in_channels, num_classes, image_size, **kwargs)
+
+
+@BACKBONES.register("mlp", "MLP with two 256-unit hidden layers (~0.269M params at 28×28×1)")
+def _mlp(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    return MLP(in_channels, num_classes, image_size, **kwargs)
+
+
+def build_backbone(name: str, in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    """Build the backbone called `name`; extra keyword arguments (e.g. ``dropout``) go to its constructor.
+
+    Raises UsageError for an unknown name (with a "did you mean" hint) or non-positive sizes.
+    """
+    factory = BACKBONES.get(name)
+    for label, value in (("in_channels", in_channels), ("num_classes", num_classes), ("image_size", image_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UsageError(f"backbone '{name}': {label} must be a positive integer, got {value!r}")
+    return factory(in_channels, num_classes, image_size, **kwargs)

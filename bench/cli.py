@@ -1,0 +1,293 @@
+"""Command line: `python -m bench {run grid|run one|ls|data describe|perf|validate}`.
+
+Bad input (unknown names, out-of-range values, missing data, unwritable folders) is reported
+as one line on stderr with exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from bench.errors import UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line: 'bench: error: …' and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"bench: error: {message} (see '{self.prog} --help')\n")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2]."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError(f"malformed --seeds '{text}': expected comma-separated integers such as 0,1,2") from None
+    if any(s < 0 for s in seeds):
+        raise UsageError(f"malformed --seeds '{text}': seeds must be non-negative integers")
+    return seeds
+
+
+def parse_methods(text: str) -> list[str]:
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+def parse_hparams(pairs: list[str]) -> dict[str, Any]:
+    """['q_start=0.4', 'name=x'] -> {'q_start': 0.4, 'name': 'x'} (values parsed as JSON when they can be)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"malformed --hp '{pair}': expected KEY=VALUE, e.g. --hp q_start=0.4")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _add_exec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="results folder (default: results/<preset> or results/one)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--data-root", help="folder with the dataset files (else $BENCH_DATA, system paths)")
+    p.add_argument("--download", action="store_true", help="download missing datasets with torchvision")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bench", description="noisytail-bench: label noise x class imbalance benchmark")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a grid or a single configuration")
+    run_sub = run.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    grid = run_sub.add_parser("grid", help="run a preset grid (skips runs already done in --out)")
+    grid.add_argument("--preset", default="quick")
+    grid.add_argument("--methods", type=parse_methods, help="comma-separated subset, e.g. ce,dal")
+    grid.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (data seed = train seed)")
+    grid.add_argument("--epochs", type=int)
+    grid.add_argument("--launcher", choices=("ray", "local"), default="ray")
+    grid.add_argument("--cpus-per-trial", type=float, default=1.0)
+    grid.add_argument("--gpus-per-trial", type=float, default=0.0)
+    grid.add_argument("--address", help="Ray cluster address (default: start a local cluster)")
+    grid.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    grid.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
+    _add_exec_args(grid)
+
+    one = run_sub.add_parser("one", help="run one configuration in the foreground")
+    one.add_argument("--method", required=True)
+    one.add_argument("--dataset", required=True)
+    one.add_argument("--backbone")
+    one.add_argument("--imbalance", type=float, default=1.0)
+    one.add_argument("--noise", default="none")
+    one.add_argument("--noise-rate", type=float, default=0.0)
+    one.add_argument("--order", default="lt-noise")
+    one.add_argument("--meta-per-class", type=int, default=10)
+    one.add_argument("--seed", type=int, default=0)
+    one.add_argument("--data-seed", type=int, help="default: --seed")
+    one.add_argument("--epochs", type=int)
+    one.add_argument("--batch-size", type=int)
+    one.add_argument("--lr", type=float)
+    one.add_argument("--hp", action="append", default=[], help="method hyperparameter KEY=VALUE")
+    _add_exec_args(one)
+
+    ls = sub.add_parser("ls", help="list registered names")
+    ls.add_argument("what", choices=("methods", "datasets", "presets", "backbones", "noise"))
+
+    data = sub.add_parser("data", help="inspect the data protocols")
+    data_sub = data.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    desc = data_sub.add_parser("describe", help="sizes, class counts and realised noise of a protocol")
+    desc.add_argument("--dataset", required=True)
+    desc.add_argument("--imbalance", type=float, default=1.0)
+    desc.add_argument("--noise", default="none")
+    desc.add_argument("--noise-rate", type=float, default=0.0)
+    desc.add_argument("--order", default="lt-noise")
+    desc.add_argument("--meta-per-class", type=int, default=10)
+    desc.add_argument("--data-seed", type=int, default=0)
+    desc.add_argument("--json", action="store_true")
+    desc.add_argument("--data-root")
+    desc.add_argument("--download", action="store_true")
+
+    perf = sub.add_parser("perf", help="time each method's training step side by side")
+    perf.add_argument("--backbone", default="resnet32")
+    perf.add_argument("--batch", type=int, default=128)
+    perf.add_argument("--device", default="cpu")
+    perf.add_argument("--methods", type=parse_methods)
+    perf.add_argument("--iters", type=int, default=10, help="timed iterations per method")
+    perf.add_argument("--warmup", type=int, default=3)
+    perf.add_argument("--json", action="store_true")
+
+    val = sub.add_parser("validate", help="resolve every run of the presets without training")
+    val.add_argument("--preset", help="default: all presets")
+    return parser
+
+
+def _store_for(out: str | None, default: str):
+    from bench.store import ResultsStore
+
+    return ResultsStore(Path(out) if out else Path("results") / default)
+
+
+def cmd_run_grid(args: argparse.Namespace) -> int:
+    from bench.launchers import LAUNCHERS, LaunchOptions
+    from bench.presets import expand
+    from noisytail_datasets import load_base
+
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
+        raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    runs = expand(args.preset, methods=args.methods, seeds=seeds, epochs=args.epochs)
+    store = _store_for(args.out, args.preset)
+    done = store.completed_ids()
+    unique = list({cfg.run_id: cfg for cfg in runs}.values())
+    pending = [cfg for cfg in unique if cfg.run_id not in done]
+    print(f"preset {args.preset}: {len(unique)} runs, {len(pending)} to do, "
+          f"{len(unique) - len(pending)} already done in {store.root}")
+    if args.dry_run:
+        for cfg in pending:
+            print(f"  {cfg.run_id}  {cfg.label()}  {cfg.backbone} {cfg.epochs} epochs")
+        return 0
+    store.ensure_writable()
+    if not pending:
+        return 0
+    for dataset in sorted({cfg.data.dataset for cfg in pending}):
+        load_base(dataset, data_root=args.data_root, download=args.download)  # fails early, clearly
+    opts = LaunchOptions(
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, address=args.address,
+        device=args.device, data_root=_abs(args.data_root), download=args.download,
+        checkpoint_every=args.checkpoint_every,
+    )
+    failed = LAUNCHERS[args.launcher](pending, store, opts)
+    print(f"results: {store.root / 'runs.csv'} ({failed} failed)")
+    return 1 if failed else 0
+
+
+def _abs(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
+
+
+def cmd_run_one(args: argparse.Namespace) -> int:
+    from bench.launchers import LaunchOptions, launch_local
+    from bench.presets import DEFAULT_RECIPES, Recipe, make_run
+    from noisytail_datasets import DATASETS, DataSpec, load_base
+
+    DATASETS.get(args.dataset)
+    base = DEFAULT_RECIPES[args.dataset]
+    recipe = Recipe(
+        backbone=args.backbone or base.backbone,
+        epochs=args.epochs if args.epochs is not None else base.epochs,
+        batch_size=args.batch_size or base.batch_size,
+        optim=base.optim if args.lr is None else type(base.optim)(**{**base.optim.__dict__, "lr": args.lr}),
+        schedule=base.schedule,
+    )
+    if recipe.epochs < 1 or recipe.batch_size < 1:
+        raise UsageError("--epochs and --batch-size must be at least 1")
+    from bench.backbones import BACKBONES
+
+    BACKBONES.get(recipe.backbone)
+    data = DataSpec(
+        dataset=args.dataset, imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
+        order=args.order, meta_per_class=args.meta_per_class,
+        data_seed=args.seed if args.data_seed is None else args.data_seed,
+    )
+    cfg = make_run(data, args.method, recipe, args.seed, hparams=parse_hparams(args.hp), preset="one")
+    store = _store_for(args.out, "one")
+    store.ensure_writable()
+    if cfg.run_id in store.completed_ids():
+        print(f"run {cfg.run_id} is already done in {store.root}; nothing to do")
+        return 0
+    load_base(args.dataset, data_root=args.data_root, download=args.download)
+    opts = LaunchOptions(device=args.device, data_root=_abs(args.data_root), download=args.download)
+    failed = launch_local([cfg], store, opts)
+    return 1 if failed else 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    if args.what == "methods":
+        from methods import METHODS as reg
+    elif args.what == "datasets":
+        from noisytail_datasets import DATASETS as reg
+    elif args.what == "presets":
+        from bench.presets import PRESETS as reg
+    elif args.what == "backbones":
+        from bench.backbones import BACKBONES as reg
+    else:
+        from noisytail_datasets import NOISE_MODELS as reg
+    width = max(len(n) for n in reg.names())
+    for name in reg.names():
+        print(f"{name:<{width}}  {reg.describe(name)}")
+    return 0
+
+
+def cmd_data_describe(args: argparse.Namespace) -> int:
+    from noisytail_datasets import DataSpec, build_data, describe
+
+    spec = DataSpec(
+        dataset=args.dataset, imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
+        order=args.order, meta_per_class=args.meta_per_class, data_seed=args.data_seed,
+    )
+    spec.validate()
+    info = describe(build_data(spec, device="cpu", data_root=args.data_root, download=args.download))
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    for key, value in info.items():
+        if key == "transition_matrix":
+            print("transition_matrix (row: clean class, column: noisy label):")
+            for row in value:
+                print("  " + " ".join(f"{v:.3f}" for v in row))
+        elif key == "noise_rate_realized":
+            print(f"{key}: {value:.4f}")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    from bench.perf import format_table, run_perf
+
+    rows = run_perf(backbone=args.backbone, batch=args.batch, device=args.device,
+                    methods=args.methods, iters=args.iters, warmup=args.warmup)
+    print(json.dumps(rows) if args.json else format_table(rows))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from bench.presets import PRESETS, expand
+
+    for name in [args.preset] if args.preset else PRESETS.names():
+        runs = expand(name)
+        ids = {cfg.run_id for cfg in runs}
+        if len(ids) != len(runs):
+            raise UsageError(f"preset '{name}' has {len(runs) - len(ids)} duplicate runs")
+        print(f"{name}: {len(runs)} runs resolve")
+    return 0
+
+
+COMMANDS = {
+    ("run", "grid"): cmd_run_grid,
+    ("run", "one"): cmd_run_one,
+    ("ls", None): cmd_ls,
+    ("data", "describe"): cmd_data_describe,
+    ("perf", None): cmd_perf,
+    ("validate", None): cmd_validate,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = COMMANDS[(args.command, getattr(args, "what", None) if args.command in ("run", "data") else None)]
+    try:
+        return handler(args)
+    except UsageError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished runs are saved, re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""The per-run trial loop that every method plugs into.
+
+`run_trial` builds the data, the backbone (through the method) and the method, then for each
+epoch trains, evaluates on the test set and records. It knows no method by name.
+Accuracies are percentages. "best" is the maximum test accuracy over epochs, i.e. selected
+on the test set (an optimistic diagnostic, protocols.md §E); "last" is the final epoch and
+"last5" the mean of the last five epochs (GDW's metric).
+"""
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench import timing
+from bench.backbones import build_backbone
+from bench.checkpoint import load_checkpoint, save_checkpoint
+from bench.config import RunConfig
+from bench.envinfo import environment, git_commit, resolve_device
+from bench.schedules import lr_at
+from bench.stream import BatchStream
+from methods import METHODS, Method, MethodContext
+from methods.base import Diagnostics
+from noisytail_datasets import BatchTransform, DataBundle, build_data, describe
+
+Report = Callable[[dict[str, Any]], None]
+
+
+class TrainingFailed(RuntimeError):
+    """The run diverged or produced a non-finite loss."""
+
+
+@dataclass
+class TrialOptions:
+    """How (not what) to run: none of these change the numbers a run should produce."""
+
+    device: str = "auto"
+    data_root: str | None = None
+    download: bool = False
+    checkpoint_dir: Path | None = None
+    checkpoint_every: int = 10
+    colocated: int = 1
+    threads: int | None = None
+    timing_warmup: int = 5
+    eval_batch_size: int = 1000
+    diverge_loss: float = 1e4
+
+
+def evaluate(method: Method, bundle: DataBundle, transform: BatchTransform, batch_size: int) -> float:
+    """Test accuracy (%) of `method.predict` on the untouched test set."""
+    for module in method.modules():
+        module.eval()
+    correct = torch.zeros((), dtype=torch.long, device=bundle.test_y.device)
+    with torch.no_grad():
+        for start in range(0, len(bundle.test_y), batch_size):
+            x = transform(bundle.test_x[start : start + batch_size], train=False)
+            pred = method.predict(x).argmax(dim=1)
+            correct += (pred == bundle.test_y[start : start + batch_size]).sum()
+    for module in method.modules():
+        module.train()
+    return correct.item() * 100.0 / len(bundle.test_y)
+
+
+def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, generator: torch.Generator) -> Method:
+    """Instantiate the configured method on the bundle (meta set only if it declares it)."""
+    method_cls = METHODS.get(cfg.method)
+    transform = BatchTransform(bundle.mean, bundle.std, bundle.augment)
+    ctx = MethodContext(
+        num_classes=bundle.num_classes,
+        in_channels=bundle.in_channels,
+        image_size=bundle.image_size,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        steps_per_epoch=-(-len(bundle.train_y) // cfg.batch_size),
+        device=device,
+        optim=cfg.optim,
+        train_y=bundle.train_y,
+        noisy_counts=bundle.noisy_counts,
+        model_factory=lambda: build_backbone(
+            cfg.backbone, bundle.in_channels, bundle.num_classes, bundle.image_size
+        ),
+        transform=transform,
+        generator=generator,
+        diagnostics=Diagnostics(bundle.train_true_y),
+        meta_x=bundle.meta_x if method_cls.uses_meta_set else None,
+        meta_y=bundle.meta_y if method_cls.uses_meta_set else None,
+    )
+    return method_cls(ctx, dict(cfg.hparams))
+
+
+def summarize(history: list[dict[str, Any]], intervals: list[float]) -> dict[str, float]:
+    """last / best / last5 accuracies and timings from the epoch history."""
+    accs = [h["test_acc"] for h in history]
+    train_secs = [h["sec_epoch"] for h in history]
+    best_epoch = max(range(len(accs)), key=accs.__getitem__) if accs else -1
+    return {
+        "last_acc": accs[-1] if accs else float("nan"),
+        "best_acc": accs[best_epoch] if accs else float("nan"),
+        "best_epoch": best_epoch,
+        "last5_acc": sum(accs[-5:]) / len(accs[-5:]) if accs else float("nan"),
+        "sec_per_iter": timing.median(intervals),
+        "sec_per_epoch": sum(train_secs) / len(train_secs) if train_secs else float("nan"),
+        "samples_per_sec": (
+            sum(h["samples"] for h in history) / sum(train_secs) if sum(train_secs) > 0 else float("nan")
+        ),
+    }
+
+
+def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report | None = None) -> dict[str, Any]:
+    """Train and evaluate one run; return its record. Training failures become status 'failed'.
+
+    `report` (if given) receives a dict after every epoch; the Ray launcher forwards it to Tune.
+    """
+    opts = opts or TrialOptions()
+    started = time.perf_counter()
+    device = resolve_device(opts.device)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    record: dict[str, Any] = {
+        "run_id": cfg.run_id,
+        "preset": cfg.preset,
+        "config": cfg.to_dict(),
+        "status": "failed",
+        "error": "",
+        "epochs": [],
+        "git_commit": git_commit(),
+        "env": environment(device),
+        "colocated": opts.colocated,
+    }
+    history: list[dict[str, Any]] = record["epochs"]
+    intervals: list[float] = []
+    ckpt_path = opts.checkpoint_dir / f"{cfg.run_id}.pt" if opts.checkpoint_dir else None
+    try:
+        torch.manual_seed(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        timing.reset_peak_memory(device)
+        bundle = build_data(cfg.data, device=device, data_root=opts.data_root, download=opts.download)
+        record["data"] = {k: v for k, v in describe(bundle).items() if k != "transition_matrix"}
+        method = build_method(cfg, bundle, device, generator)
+        record["meta_set_used"] = type(method).uses_meta_set
+        start_epoch = 0
+        state = load_checkpoint(ckpt_path) if ckpt_path else None
+        if state is not None and state.get("run_id") == cfg.run_id:
+            method.load_state_dict(state["method"])
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            history.extend(state["history"])
+            intervals.extend(state["intervals"])
+            start_epoch = state["epoch"] + 1
+            record["resumed_from_epoch"] = start_epoch
+
+        def set_lr(epoch: int, frac: float) -> None:
+            method.set_lr(lr_at(cfg.schedule, cfg.optim.lr, epoch, cfg.epochs, frac))
+
+        epoch = start_epoch
+        warm = cfg.schedule.warmup_epochs
+        stream = BatchStream(
+            bundle.train_x, bundle.train_y, cfg.batch_size, method.ctx.transform, generator,
+            before_step=lambda step, steps: set_lr(epoch, step / steps) if epoch < warm else None,
+        )
+        for epoch in range(start_epoch, cfg.epochs):
+            set_lr(epoch, 0.0)
+            lr = method.optimizers()[0].param_groups[0]["lr"]
+            method.on_epoch_start(epoch)
+            t0 = timing.now(device)
+            loss = float(method.train_epoch(epoch, stream).item())
+            sec_epoch = timing.now(device) - t0
+            # the first iterations in a process pay for allocation and caching: not timed
+            skip = opts.timing_warmup if epoch == start_epoch else 0
+            epoch_intervals = stream.intervals[skip:] or stream.intervals[-1:]
+            intervals.extend(epoch_intervals)
+            if not math.isfinite(loss) or loss > opts.diverge_loss:
+                raise TrainingFailed(f"training loss {loss:.4g} at epoch {epoch} (non-finite or diverging)")
+            acc = evaluate(method, bundle, method.ctx.transform, opts.eval_batch_size)
+            row = {
+                "epoch": epoch,
+                "test_acc": acc,
+                "train_loss": loss,
+                "lr": lr,
+                "sec_per_iter": timing.median(epoch_intervals),
+                "sec_epoch": sec_epoch,
+                "samples": len(bundle.train_y),
+                **method.ctx.diagnostics.pop(),
+            }
+            history.append(row)
+            if report is not None:
+                report({**row, "best_acc": max(h["test_acc"] for h in history)})
+            if ckpt_path and (epoch + 1) % opts.checkpoint_every == 0 and epoch + 1 < cfg.epochs:
+                save_checkpoint(ckpt_path, {
+                    "run_id": cfg.run_id, "epoch": epoch, "method": method.state_dict(),
+                    "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                    "history": history, "intervals": intervals,
+                })
+        record["status"] = "done"
+    except Exception as exc:  # a failed run is recorded, the grid goes on
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc()
+    record["summary"] = {
+        **summarize(history, intervals),
+        "sec_total": time.perf_counter() - started,
+        "peak_mem_mb": timing.peak_memory_mb(device),
+    }
+    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if ckpt_path and record["status"] == "done":
+        ckpt_path.unlink(missing_ok=True)
+    return record

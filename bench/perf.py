@@ -1,0 +1,133 @@
+"""`bench perf`: each method's training step timed side by side in one process.
+
+Candidates are interleaved round by round (bare, ce, method2, …, bare, ce, …) so that drift
+in machine speed hits all of them alike; each gets its own warm-up first. The floor is a
+bare PyTorch loop on the same backbone, batch and optimiser with plain tensors. Peak memory
+is CUDA max-allocated per candidate on GPU; on CPU it is the peak RSS of a fresh child
+process that runs the same candidate for a few steps (RSS is per process, not per candidate).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from bench import timing
+from bench.backbones import build_backbone
+from bench.config import OptimSpec
+from bench.envinfo import resolve_device
+from methods import METHODS, Batch, MethodContext
+from methods.base import Diagnostics
+
+NUM_CLASSES = 10
+META_PER_CLASS = 10
+#: input (channels, size) the backbones are sized for
+INPUT_SHAPES = {"mlp": (1, 28), "small_cnn": (1, 28)}
+
+
+def _input_shape(backbone: str) -> tuple[int, int]:
+    return INPUT_SHAPES.get(backbone, (3, 32))
+
+
+def _make_step(name: str, backbone: str, batch: int, device: torch.device) -> Callable[[], Any]:
+    """A zero-argument callable doing one training step of candidate `name` ('bare' or a method)."""
+    channels, size = _input_shape(backbone)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, channels, size, size, generator=gen).to(device)
+    y = torch.randint(0, NUM_CLASSES, (batch,), generator=gen).to(device)
+    optim = OptimSpec(lr=0.1, momentum=0.9, weight_decay=5e-4)
+    factory = lambda: build_backbone(backbone, channels, NUM_CLASSES, size)  # noqa: E731
+    if name == "bare":
+        model = factory().to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum,
+                              weight_decay=optim.weight_decay)
+
+        def bare_step() -> torch.Tensor:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        return bare_step
+    method_cls = METHODS.get(name)
+    n_train = batch * 8
+    train_y = torch.randint(0, NUM_CLASSES, (n_train,), generator=gen).to(device)
+    meta_y = torch.arange(NUM_CLASSES).repeat_interleave(META_PER_CLASS).to(device)
+    ctx = MethodContext(
+        num_classes=NUM_CLASSES, in_channels=channels, image_size=size, epochs=10, batch_size=batch,
+        steps_per_epoch=8, device=device, optim=optim, train_y=train_y,
+        noisy_counts=torch.bincount(train_y.cpu(), minlength=NUM_CLASSES).tolist(),
+        model_factory=factory, transform=lambda t, train=True, generator=None: t.float(),
+        generator=gen, diagnostics=Diagnostics(train_y),
+        meta_x=torch.randint(0, 256, (len(meta_y), channels, size, size), dtype=torch.uint8).to(device),
+        meta_y=meta_y,
+    )
+    method = method_cls(ctx, dict(method_cls.defaults))
+    data = Batch(x=x, y=y, index=torch.arange(batch, device=device))
+    return lambda: method.train_step(data, 0)
+
+
+def _child_peak_rss(name: str, backbone: str, batch: int, steps: int) -> float:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    step = _make_step(name, backbone, batch, torch.device("cpu"))
+    for _ in range(steps):
+        step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_peak_mb(name: str, backbone: str, batch: int, steps: int = 3) -> float:
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_child_peak_rss, (name, backbone, batch, steps))
+
+
+def run_perf(
+    backbone: str = "resnet32", batch: int = 128, device: str = "cpu", methods: list[str] | None = None,
+    iters: int = 10, warmup: int = 3, measure_memory: bool = True,
+) -> list[dict[str, Any]]:
+    """One row per candidate: method, sec_per_iter (median), ratio_to_ce, peak_mem_mb."""
+    dev = resolve_device(device)
+    names = list(methods) if methods else METHODS.names()
+    for name in names:
+        METHODS.get(name)
+    candidates = ["bare"] + (["ce"] if "ce" not in names else []) + names
+    steps = {name: _make_step(name, backbone, batch, dev) for name in candidates}
+    peaks: dict[str, float] = {}
+    for name, step in steps.items():
+        timing.reset_peak_memory(dev)
+        for _ in range(warmup):
+            step()
+        timing.synchronize(dev)
+        if dev.type == "cuda":
+            peaks[name] = timing.peak_memory_mb(dev)
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(iters):
+        for name, step in steps.items():
+            t0 = timing.now(dev)
+            step()
+            samples[name].append(timing.now(dev) - t0)
+    if dev.type != "cuda" and measure_memory:
+        peaks = {name: _cpu_peak_mb(name, backbone, batch) for name in candidates}
+    ce = timing.median(samples["ce"])
+    rows = []
+    for name in candidates:
+        sec = timing.median(samples[name])
+        rows.append({
+            "method": name, "sec_per_iter": sec, "ratio_to_ce": sec / ce,
+            "peak_mem_mb": peaks.get(name, float("nan")),
+            "backbone": backbone, "batch": batch, "device": str(dev),
+        })
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width text table of `run_perf` rows."""
+    head = f"{'method':<18} {'ms/iter':>9} {'x CE':>6} {'peak MB':>9}"
+    lines = [f"backbone {rows[0]['backbone']}, batch {rows[0]['batch']}, device {rows[0]['device']}", head]
+    for r in rows:
+        lines.append(f"{r['method']:<18} {r['sec_per_iter'] * 1e3:>9.1f} {r['ratio_to_ce']:>6.2f} {r['peak_mem_mb']:>9.0f}")
+    return "\n".join(lines)

@@ -1,0 +1,148 @@
+"""Named grids. A preset expands into a list of frozen `RunConfig`s.
+
+Seeds: seed s sets both the data seed (noisy labels, LT subset, meta split) and the train
+seed (init, data order), so every method in one grid cell and seed sees bit-identical data.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.config import OptimSpec, RunConfig, ScheduleSpec
+from bench.errors import UsageError, did_you_mean
+from bench.registry import Registry
+from methods import METHODS
+from noisytail_datasets import DataSpec
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The training recipe shared by all runs of a preset."""
+
+    backbone: str
+    epochs: int
+    batch_size: int
+    optim: OptimSpec = OptimSpec()
+    schedule: ScheduleSpec = ScheduleSpec()
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A grid: dataset × protocol cells × methods × seeds under one recipe."""
+
+    description: str
+    dataset: str
+    recipe: Recipe
+    noise: str
+    imbalances: tuple[float, ...]
+    noise_rates: tuple[float, ...]
+    seeds: tuple[int, ...]
+    order: str = "lt-noise"
+    meta_per_class: int = 10
+    methods: tuple[str, ...] | None = None  # None: every registered method
+    method_hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+PRESETS: Registry[Preset] = Registry("preset")
+
+#: Dynamic Loss Tables 2/3 recipe (dynamic_loss.txt §6.1, methods.md §10.4): ResNet-32, batch 512,
+#: SGD 0.1 / 0.9 / 5e-4, cosine over 300 epochs after a 5-epoch linear warm-up from 0.1·lr.
+DL_CIFAR_RECIPE = Recipe(
+    backbone="resnet32", epochs=300, batch_size=512,
+    optim=OptimSpec(lr=0.1, momentum=0.9, weight_decay=5e-4),
+    schedule=ScheduleSpec(name="cosine", warmup_epochs=5, warmup_start=0.1),
+)
+QUICK_RECIPE = Recipe(
+    backbone="mlp", epochs=3, batch_size=64,
+    optim=OptimSpec(lr=0.05, momentum=0.9, weight_decay=5e-4),
+)
+#: Our choice for Fashion-MNIST (no paper runs it): the small CNN, 30 epochs, cosine.
+FMNIST_RECIPE = Recipe(
+    backbone="small_cnn", epochs=30, batch_size=128,
+    optim=OptimSpec(lr=0.05, momentum=0.9, weight_decay=5e-4),
+)
+DL_RATES = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+PRESETS.add("quick", Preset(
+    description="smoke grid: digits, MLP, every method, rho {1,10} x sym {0,0.4}, 1 seed, 3 epochs",
+    dataset="digits", recipe=QUICK_RECIPE, noise="sym",
+    imbalances=(1, 10), noise_rates=(0.0, 0.4), seeds=(0,),
+))
+PRESETS.add("fmnist-n-lt", Preset(
+    description="Dynamic Loss Table 2 protocol on Fashion-MNIST: lt-prior noise, small CNN, 3 seeds",
+    dataset="fashion-mnist", recipe=FMNIST_RECIPE, noise="lt-prior",
+    imbalances=(10, 100), noise_rates=DL_RATES, seeds=(0, 1, 2),
+))
+PRESETS.add("cifar10-n-lt", Preset(
+    description="Dynamic Loss Table 2: CIFAR-10, lt-prior noise, ResNet-32, 300 epochs",
+    dataset="cifar10", recipe=DL_CIFAR_RECIPE, noise="lt-prior",
+    imbalances=(10, 100), noise_rates=DL_RATES, seeds=(0, 1, 2),
+))
+PRESETS.add("cifar100-n-lt", Preset(
+    description="Dynamic Loss Table 3: CIFAR-100, lt-prior noise, ResNet-32, 300 epochs",
+    dataset="cifar100", recipe=DL_CIFAR_RECIPE, noise="lt-prior",
+    imbalances=(10, 100), noise_rates=DL_RATES, seeds=(0, 1, 2),
+))
+
+#: the recipe `bench run one` uses for a dataset unless told otherwise
+DEFAULT_RECIPES: dict[str, Recipe] = {
+    "digits": QUICK_RECIPE,
+    "fashion-mnist": FMNIST_RECIPE,
+    "cifar10": DL_CIFAR_RECIPE,
+    "cifar100": DL_CIFAR_RECIPE,
+}
+
+
+def resolve_hparams(method: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The method's defaults with `overrides` applied; unknown keys are a UsageError."""
+    defaults = METHODS.get(method).defaults
+    overrides = overrides or {}
+    for key in overrides:
+        if key not in defaults:
+            known = ", ".join(sorted(defaults)) or "none"
+            raise UsageError(
+                f"method '{method}' has no hyperparameter '{key}'{did_you_mean(key, defaults)}; "
+                f"its hyperparameters: {known}"
+            )
+    return {**defaults, **overrides}
+
+
+def make_run(
+    data: DataSpec, method: str, recipe: Recipe, seed: int, epochs: int | None = None,
+    hparams: dict[str, Any] | None = None, preset: str = "",
+) -> RunConfig:
+    """One validated, fully resolved run."""
+    data.validate()
+    return RunConfig(
+        data=data, method=method, backbone=recipe.backbone,
+        epochs=epochs if epochs is not None else recipe.epochs,
+        batch_size=recipe.batch_size, seed=seed, optim=recipe.optim, schedule=recipe.schedule,
+        hparams=resolve_hparams(method, hparams), preset=preset,
+    )
+
+
+def expand(
+    name: str, methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+    epochs: int | None = None,
+) -> list[RunConfig]:
+    """Every run of preset `name`, ordered cell by cell so methods of one cell run together."""
+    preset = PRESETS.get(name)
+    chosen = list(methods) if methods else list(preset.methods or METHODS.names())
+    for m in chosen:
+        METHODS.get(m)
+    if epochs is not None and epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {epochs}")
+    runs = []
+    for seed in seeds if seeds is not None else preset.seeds:
+        for imbalance in preset.imbalances:
+            for rate in preset.noise_rates:
+                data = DataSpec(
+                    dataset=preset.dataset, imbalance=imbalance, noise=preset.noise,
+                    noise_rate=rate, order=preset.order, meta_per_class=preset.meta_per_class,
+                    data_seed=seed,
+                )
+                for m in chosen:
+                    runs.append(make_run(data, m, preset.recipe, seed, epochs,
+                                         preset.method_hparams.get(m), preset=name))
+    return runs

@@ -1,0 +1,30 @@
+"""Learning-rate schedules, evaluated at (epoch, fraction of the epoch done)."""
+from __future__ import annotations
+
+import math
+
+from bench.config import ScheduleSpec
+from bench.errors import unknown
+
+SCHEDULES = ("cosine", "multistep", "constant")
+
+
+def lr_at(spec: ScheduleSpec, base_lr: float, epoch: int, epochs: int, frac: float = 0.0) -> float:
+    """The learning rate for iteration `frac` (in [0, 1)) of `epoch` (0-based).
+
+    The main schedule changes once per epoch, as in the official code of Dynamic Loss, GDW and
+    DAL (cosine: lr·(1+cos(π·e/E))/2). A linear warm-up multiplies it by
+    `start + (1 − start)·progress` per iteration during the first `warmup_epochs` (mmcv's rule).
+    """
+    if spec.name == "cosine":
+        lr = base_lr * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+    elif spec.name == "multistep":
+        lr = base_lr * spec.gamma ** sum(epoch >= m for m in spec.milestones)
+    elif spec.name == "constant":
+        lr = base_lr
+    else:
+        raise unknown("schedule", spec.name, SCHEDULES)
+    if epoch < spec.warmup_epochs:
+        progress = (epoch + frac) / spec.warmup_epochs
+        lr *= spec.warmup_start + (1.0 - spec.warmup_start) * progress
+    return lr

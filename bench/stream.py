@@ -1,0 +1,54 @@
+"""Device-resident batch iteration with per-iteration timing.
+
+Each epoch draws a permutation from the run's generator, gathers uint8 images by index,
+augments and normalises them in one batched call on the device. The gap between two
+consecutive requests for a batch is one training iteration (data preparation included);
+the stream records these gaps, so every method is timed the same way, whatever its loop.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+
+from bench import timing
+from methods.base import Batch
+
+
+class BatchStream:
+    """Shuffled mini-batches of (x, noisy y, index) over a device-resident training set."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        transform: Callable[..., torch.Tensor],
+        generator: torch.Generator,
+        before_step: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.transform = transform
+        self.generator = generator
+        self.before_step = before_step
+        self.device = x.device
+        self.intervals: list[float] = []
+
+    def __len__(self) -> int:
+        return -(-len(self.y) // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        self.intervals = []
+        order = torch.randperm(len(self.y), generator=self.generator, device="cpu").to(self.device)
+        steps = len(self)
+        last = timing.now(self.device)
+        for step in range(steps):
+            if self.before_step is not None:
+                self.before_step(step, steps)
+            index = order[step * self.batch_size : (step + 1) * self.batch_size]
+            x = self.transform(self.x[index], train=True, generator=self.generator)
+            yield Batch(x=x, y=self.y[index], index=index)
+            stamp = timing.now(self.device)
+            self.intervals.append(stamp - last)
+            last = stamp

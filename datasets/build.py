@@ -1,0 +1,130 @@
+"""`build_data`: turn a `DataSpec` into a `DataBundle` (long-tail subset, meta set, label noise).
+
+Randomness: every stage draws from its own generator np.random.default_rng([data_seed, stage]),
+so the bundle depends only on the spec (never on the method, the run seed or call order).
+Within a stage, one permutation per class is drawn, classes in order 0..C-1.
+
+Order "lt-noise" (Dynamic Loss / ROLT §C.1, FSR §C.3):
+  1. per class, permute the base training images (stage LT); n_max = the smallest base class size;
+     class c keeps the first n_c = long_tail_counts(n_max, C, rho)[c] images;
+  2. the meta set is the LAST meta_per_class images of each class's permutation, i.e. images the
+     long-tail subsampling left out. When a class has fewer than meta_per_class left-out images
+     (the head class always, every class when rho = 1) the deficit comes off the end of that
+     class's long-tail list, identically for every method; the number of such images is
+     `DataBundle.meta_from_train`;
+  3. noise (stage NOISE) is applied to the training labels only; lt-prior uses N_j = the clean
+     class counts of this long-tailed training set.
+Order "meta-noise-lt" (GDW mixed setting §C.2):
+  1. per class, permute the base training images (stage META); the first meta_per_class form the meta set;
+  2. noise (stage NOISE) on the whole remaining, balanced set;
+  3. long-tail subsampling on the TRUE labels (stage LT), n_max = the smallest remaining class size.
+Meta labels are always clean, and the test set is the base test set unchanged.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bench.errors import UsageError
+
+from .base import BaseData
+from .bundle import DataBundle
+from .catalog import DATASETS
+from .long_tail import long_tail_counts
+from .noise import sample_noisy_labels, transition_matrix
+from .spec import DataSpec
+
+STAGE_LT, STAGE_META, STAGE_NOISE = 1, 2, 3
+
+
+def _rng(spec: DataSpec, stage: int) -> np.random.Generator:
+    return np.random.default_rng([spec.data_seed, stage])
+
+
+def _class_permutations(labels: np.ndarray, num_classes: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """For each class, a random permutation of the positions in `labels` holding that class."""
+    return [rng.permutation(np.flatnonzero(labels == c)) for c in range(num_classes)]
+
+
+def _too_few(spec: DataSpec, c: int, available: int, why: str) -> UsageError:
+    return UsageError(f"{spec.dataset}: class {c} would have no training image ({why}; {available} available); "
+                      "use a smaller --imbalance or --meta-per-class")
+
+
+def _noisy(spec: DataSpec, base: BaseData, true_y: np.ndarray, num_classes: int) -> np.ndarray:
+    """Noisy labels for `true_y` under the spec's noise model (N_j = the clean counts of `true_y`)."""
+    if spec.noise == "none":
+        return true_y.copy()
+    counts = np.bincount(true_y, minlength=num_classes)
+    t = transition_matrix(spec.noise, spec.noise_rate, num_classes, counts, spec.dataset, base.superclass)
+    return sample_noisy_labels(true_y, t, _rng(spec, STAGE_NOISE))
+
+
+def _lt_then_noise(spec: DataSpec, base: BaseData, num_classes: int):
+    m = spec.meta_per_class
+    perms = _class_permutations(base.train_y, num_classes, _rng(spec, STAGE_LT))
+    sizes = [len(p) for p in perms]
+    wanted = long_tail_counts(min(sizes), num_classes, spec.imbalance)
+    train_parts, meta_parts, from_train = [], [], 0
+    for c, perm in enumerate(perms):
+        keep = min(wanted[c], len(perm) - m)
+        if keep < 1:
+            raise _too_few(spec, c, len(perm), f"long-tail count {wanted[c]}, {m} meta images")
+        from_train += wanted[c] - keep
+        train_parts.append(perm[:keep])
+        meta_parts.append(perm[len(perm) - m:])
+    train_idx = np.sort(np.concatenate(train_parts))
+    true_y = base.train_y[train_idx]
+    return train_idx, true_y, _noisy(spec, base, true_y, num_classes), np.sort(np.concatenate(meta_parts)), from_train
+
+
+def _meta_noise_then_lt(spec: DataSpec, base: BaseData, num_classes: int):
+    m = spec.meta_per_class
+    perms = _class_permutations(base.train_y, num_classes, _rng(spec, STAGE_META))
+    for c, perm in enumerate(perms):
+        if len(perm) - m < 1:
+            raise _too_few(spec, c, len(perm), f"{m} meta images")
+    meta_idx = np.sort(np.concatenate([p[:m] for p in perms]))
+    rest_idx = np.sort(np.concatenate([p[m:] for p in perms]))
+    rest_true = base.train_y[rest_idx]
+    rest_noisy = _noisy(spec, base, rest_true, num_classes)
+    lt_perms = _class_permutations(rest_true, num_classes, _rng(spec, STAGE_LT))
+    wanted = long_tail_counts(min(len(p) for p in lt_perms), num_classes, spec.imbalance)
+    for c, n_c in enumerate(wanted):
+        if n_c < 1:
+            raise _too_few(spec, c, len(lt_perms[c]), f"long-tail count {n_c}")
+    keep = np.sort(np.concatenate([p[:n_c] for p, n_c in zip(lt_perms, wanted)]))
+    return rest_idx[keep], rest_true[keep], rest_noisy[keep], meta_idx, 0
+
+
+def build_data(spec: DataSpec, device: torch.device | str = "cpu", data_root: str | None = None,
+               download: bool = False) -> DataBundle:
+    """Validate `spec`, load its base dataset (cached) and build the run's tensors on `device`."""
+    spec.validate()
+    info = DATASETS.get(spec.dataset)
+    base = info.load(data_root, download)
+    construct = _lt_then_noise if spec.order == "lt-noise" else _meta_noise_then_lt
+    train_idx, true_y, noisy_y, meta_idx, from_train = construct(spec, base, info.num_classes)
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+    return DataBundle(
+        spec=spec,
+        num_classes=info.num_classes,
+        in_channels=info.in_channels,
+        image_size=info.image_size,
+        train_x=tensor(base.train_x[train_idx]),
+        train_y=tensor(noisy_y.astype(np.int64)),
+        train_true_y=tensor(true_y.astype(np.int64)),
+        train_source_index=tensor(train_idx.astype(np.int64)),
+        meta_x=tensor(base.train_x[meta_idx]),
+        meta_y=tensor(base.train_y[meta_idx].astype(np.int64)),
+        test_x=tensor(base.test_x.copy()),  # never share memory with the cache
+        test_y=tensor(base.test_y.astype(np.int64, copy=True)),
+        mean=tuple(base.mean),
+        std=tuple(base.std),
+        augment=info.augment,
+        meta_from_train=from_train,
+        meta_source_index=tensor(meta_idx.astype(np.int64)),
+    )

@@ -1,0 +1,77 @@
+"""`DataBundle`: the tensors of one run, built once and kept on the device; `describe` summarises one."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from .augment import AugmentSpec
+from .spec import DataSpec
+
+_TENSOR_FIELDS = ("train_x", "train_y", "train_true_y", "train_source_index", "meta_x", "meta_y", "test_x", "test_y",
+                  "meta_source_index")
+
+
+@dataclass
+class DataBundle:
+    """Train (noisy labels), clean meta and test tensors of one run.
+
+    `train_true_y` holds the clean labels for diagnostics only; methods must train on `train_y`.
+    `meta_from_train` counts meta images that had to come out of the long-tailed training list
+    (see `noisytail_datasets.build`); `meta_source_index` locates the meta images in the base
+    training set, like `train_source_index` does for the training images.
+    """
+
+    spec: DataSpec
+    num_classes: int
+    in_channels: int
+    image_size: int
+    train_x: Tensor
+    train_y: Tensor
+    train_true_y: Tensor
+    train_source_index: Tensor
+    meta_x: Tensor
+    meta_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: AugmentSpec
+    meta_from_train: int = 0
+    meta_source_index: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+
+    def to(self, device: torch.device | str) -> "DataBundle":
+        """A copy with every tensor on `device`."""
+        return dataclasses.replace(self, **{name: getattr(self, name).to(device) for name in _TENSOR_FIELDS})
+
+    @property
+    def noisy_counts(self) -> list[int]:
+        """Training-set size of each class under the given (noisy) labels."""
+        return torch.bincount(self.train_y, minlength=self.num_classes).tolist()
+
+    @property
+    def clean_counts(self) -> list[int]:
+        """Training-set size of each class under the true labels."""
+        return torch.bincount(self.train_true_y, minlength=self.num_classes).tolist()
+
+
+def describe(bundle: DataBundle) -> dict:
+    """Sizes, clean/noisy class counts, realised noise rate and the empirical clean->noisy matrix."""
+    c = bundle.num_classes
+    true_y, noisy_y = bundle.train_true_y.cpu(), bundle.train_y.cpu()
+    pairs = torch.bincount(true_y * c + noisy_y, minlength=c * c).view(c, c).double()
+    rows = pairs.sum(1, keepdim=True)
+    matrix = torch.where(rows > 0, pairs / rows.clamp(min=1), torch.zeros_like(pairs))
+    n = len(true_y)
+    return {
+        "num_classes": c,
+        "train_size": n,
+        "test_size": len(bundle.test_y),
+        "meta_size": len(bundle.meta_y),
+        "clean_counts": bundle.clean_counts,
+        "noisy_counts": bundle.noisy_counts,
+        "noise_rate_realized": float((true_y != noisy_y).double().mean()) if n else 0.0,
+        "transition_matrix": matrix.tolist(),
+    }

@@ -1,0 +1,28 @@
+"""The registry of base datasets (`DATASETS`) and `load_base`, which decodes one (cached in-process)."""
+from __future__ import annotations
+
+from bench.registry import Registry
+
+from .augment import AugmentSpec
+from .base import BaseData, BaseDatasetInfo
+from .cifar import load_cifar10, load_cifar100
+from .digits import load_digits_base
+from .fashion_mnist import load_fashion_mnist
+
+DATASETS: Registry[BaseDatasetInfo] = Registry("dataset")
+
+_CROP_FLIP = AugmentSpec(pad=4, flip=True)
+
+DATASETS.add("digits", BaseDatasetInfo("digits", 10, 1, 8, AugmentSpec(), load_digits_base),
+             "scikit-learn 8x8 handwritten digits, 1,297 train / 500 test, bundled (no download)")
+DATASETS.add("fashion-mnist", BaseDatasetInfo("fashion-mnist", 10, 1, 28, _CROP_FLIP, load_fashion_mnist),
+             "Fashion-MNIST 28x28 grey clothing images, 60k train / 10k test (Xiao et al. 2017)")
+DATASETS.add("cifar10", BaseDatasetInfo("cifar10", 10, 3, 32, _CROP_FLIP, load_cifar10),
+             "CIFAR-10 32x32 colour images, 10 classes, 50k train / 10k test (Krizhevsky 2009)")
+DATASETS.add("cifar100", BaseDatasetInfo("cifar100", 100, 3, 32, _CROP_FLIP, load_cifar100),
+             "CIFAR-100 32x32 colour images, 100 fine classes in 20 superclasses, 50k / 10k (Krizhevsky 2009)")
+
+
+def load_base(name: str, data_root: str | None = None, download: bool = False) -> BaseData:
+    """Decoded arrays of base dataset `name`; repeated calls reuse the in-process cache."""
+    return DATASETS.get(name).load(data_root, download)

@@ -1,0 +1,49 @@
+"""`DataSpec`: the data protocol of a run (dataset, imbalance, noise, order, meta set, data seed)."""
+from __future__ import annotations
+
+import math
+from numbers import Integral
+from dataclasses import dataclass
+
+from bench.errors import UsageError, unknown
+
+from .catalog import DATASETS
+from .class_maps import asym_map, has_asym_map
+from .noise import NOISE_MODELS
+
+# "lt-noise": long-tail subsample, then noise (Dynamic Loss, FSR; protocols §C.1, §C.3).
+# "meta-noise-lt": meta split, noise on the balanced rest, then long-tail on true labels (GDW; §C.2, §C.4).
+ORDERS = ("lt-noise", "meta-noise-lt")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Everything that determines the data of a run; all of it is hashed into the run id."""
+
+    dataset: str
+    imbalance: float = 1.0
+    noise: str = "none"
+    noise_rate: float = 0.0
+    order: str = "lt-noise"
+    meta_per_class: int = 10
+    data_seed: int = 0
+
+    def validate(self) -> None:
+        """Raise UsageError naming the first invalid field and how to fix it."""
+        DATASETS.get(self.dataset)
+        NOISE_MODELS.get(self.noise)
+        if self.order not in ORDERS:
+            raise unknown("order", self.order, ORDERS)
+        if not (math.isfinite(self.imbalance) and self.imbalance >= 1):
+            raise UsageError(f"imbalance ratio rho = n_max/n_min must be a finite number >= 1, got {self.imbalance}")
+        if not 0 <= self.noise_rate < 1:
+            raise UsageError(f"noise rate must be in [0, 1), got {self.noise_rate}")
+        if self.noise == "none" and self.noise_rate > 0:
+            raise UsageError(f"noise 'none' with noise rate {self.noise_rate}; pick a noise model "
+                             f"({', '.join(n for n in NOISE_MODELS if n != 'none')}) or set the rate to 0")
+        if self.noise == "asym" and not has_asym_map(self.dataset):
+            asym_map(self.dataset)  # raises the UsageError that names the alternatives
+        if isinstance(self.meta_per_class, bool) or not isinstance(self.meta_per_class, Integral) or self.meta_per_class < 0:
+            raise UsageError(f"meta_per_class must be an integer >= 0, got {self.meta_per_class!r}")
+        if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, Integral) or self.data_seed < 0:
+            raise UsageError(f"data_seed must be an integer >= 0, got {self.data_seed!r}")

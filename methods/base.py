@@ -1,0 +1,153 @@
+"""The method interface the engine drives (the DomainBed pattern: the harness owns the loop).
+
+A method owns its networks and optimisers. The engine calls, per epoch: `set_lr`,
+`on_epoch_start`, `train_epoch` (default: `train_step` over the batches), and `predict` for
+evaluation. What a method may read is explicit: `MethodContext` carries the noisy training
+labels and class counts, the trusted meta set only for methods that declare
+`uses_meta_set = True`, and never the clean labels (only `Diagnostics` can score against them).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from bench.config import OptimSpec
+
+
+@dataclass
+class Batch:
+    """One training batch: augmented, normalised images, noisy labels, sample indices."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    index: torch.Tensor
+
+
+class Diagnostics:
+    """The only door to the clean labels: methods submit guesses and get back a score.
+
+    Recorded values become extra columns of the per-epoch table.
+    """
+
+    def __init__(self, true_labels: torch.Tensor) -> None:
+        self._true = true_labels
+        self.values: dict[str, float] = {}
+
+    def label_accuracy(self, index: torch.Tensor, labels: torch.Tensor) -> float:
+        """Percentage of `labels` (for training samples `index`) that equal the clean labels."""
+        if index.numel() == 0:
+            return float("nan")
+        return float((self._true[index] == labels).float().mean().item() * 100.0)
+
+    def record(self, name: str, value: float) -> None:
+        self.values[name] = float(value)
+
+    def pop(self) -> dict[str, float]:
+        values, self.values = self.values, {}
+        return values
+
+
+@dataclass
+class MethodContext:
+    """What the harness hands to a method at construction."""
+
+    num_classes: int
+    in_channels: int
+    image_size: int
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    device: torch.device
+    optim: OptimSpec
+    train_y: torch.Tensor  # noisy labels of the training set
+    noisy_counts: list[int]
+    model_factory: Callable[[], nn.Module]
+    transform: Callable[..., torch.Tensor]
+    generator: torch.Generator
+    diagnostics: Diagnostics
+    meta_x: torch.Tensor | None = None
+    meta_y: torch.Tensor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def build_model(self) -> nn.Module:
+        """A freshly initialised backbone on the run's device."""
+        return self.model_factory().to(self.device)
+
+    def build_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.SGD:
+        """The classifier's SGD as the run's recipe specifies it."""
+        o = self.optim
+        return torch.optim.SGD(
+            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=o.nesterov
+        )
+
+
+class Method:
+    """Base class: one backbone, one SGD optimiser, a per-sample loss in `loss`."""
+
+    #: per-method default hyperparameters, the single place they are defined
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: reads the trusted clean meta set (MW-Net, GDW, FaMUS)
+    uses_meta_set: ClassVar[bool] = False
+    #: reads sample indices (methods that keep per-sample state)
+    uses_indices: ClassVar[bool] = False
+
+    def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.hp = hparams
+        self.model = ctx.build_model()
+        self.optimizer = ctx.build_optimizer(self.model.parameters())
+
+    # --- what the engine calls -------------------------------------------------------------
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Optimisers that follow the run's learning-rate schedule."""
+        return [self.optimizer]
+
+    def modules(self) -> list[nn.Module]:
+        """Networks whose train/eval mode the engine switches."""
+        return [self.model]
+
+    def set_lr(self, lr: float) -> None:
+        for opt in self.optimizers():
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Hook for methods that re-split or re-rank the data each epoch."""
+
+    def train_epoch(self, epoch: int, batches: Iterable[Batch]) -> torch.Tensor:
+        """One pass over `batches`; returns the mean training loss as a 0-d tensor (no host sync)."""
+        total = torch.zeros((), device=self.ctx.device)
+        steps = 0
+        for batch in batches:
+            total += self.train_step(batch, epoch)
+            steps += 1
+        return total / max(steps, 1)
+
+    def train_step(self, batch: Batch, epoch: int) -> torch.Tensor:
+        """One SGD step on `loss`; returns the detached batch loss."""
+        logits = self.model(batch.x)
+        loss = self.loss(logits, batch.y, epoch).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
+        """Per-sample training loss (shape N)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Test-time logits (the engine has switched `modules()` to eval mode)."""
+        return self.model(x)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,46 @@
+"""DAL, Dynamics-Aware Loss (Li et al., arXiv 2303.11562; methods.md §9).
+
+GCE whose q rises linearly per epoch from q_s to q_e, plus an entropy (soft bootstrapping)
+term that switches on once q crosses 1 and ramps linearly to weight 1 at the last epoch,
+normalised by q·ln C. Both change only at epoch boundaries, as in the official code.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+
+import methods
+from methods.base import Method
+
+
+def dal_schedule(epoch: int, epochs: int, q_start: float, q_end: float) -> tuple[float, float]:
+    """(q, λ) for a 0-based epoch: q linear from q_start (epoch 0) toward q_end (epoch E);
+    λ = 0 until the epoch t0 where q reaches 1, then (e − t0)/(E − t0)."""
+    q = q_start + (q_end - q_start) * epoch / epochs
+    if q_end == q_start:
+        return q, 0.0
+    t0 = (1.0 - q_start) * epochs / (q_end - q_start)
+    lam = max(0.0, (epoch - t0) / (epochs - t0)) if epochs != t0 else 0.0
+    return q, lam
+
+
+def dal_loss(logits: torch.Tensor, y: torch.Tensor, q: float, lam: float) -> torch.Tensor:
+    """Per-sample GCE_q + λ·H(p)/(q·ln C), with the official clamps (p_y ≥ 1e-6, log(p + 1e-6))."""
+    p = logits.float().softmax(dim=1)
+    p_y = p.gather(1, y[:, None]).squeeze(1).clamp_min(1e-6)
+    gce = (1.0 - p_y.pow(q)) / q
+    if lam == 0.0:
+        return gce
+    entropy = -(p * (p + 1e-6).log()).sum(dim=1)
+    return gce + lam * entropy / (q * math.log(logits.shape[1]))
+
+
+@methods.METHODS.register("dal", "GCE with q rising per epoch + entropy bootstrapping (DAL)")
+class DAL(Method):
+    defaults: ClassVar[dict[str, Any]] = {"q_start": 0.6, "q_end": 1.5}
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
+        q, lam = dal_schedule(epoch, self.ctx.epochs, self.hp["q_start"], self.hp["q_end"])
+        return dal_loss(logits, y, q, lam)

@@ -1,0 +1,63 @@
+"""DataSpec.validate: every bad field is a UsageError that says what to do."""
+from __future__ import annotations
+
+import pytest
+
+from bench.errors import UsageError
+from noisytail_datasets import DATASETS, ORDERS, DataSpec, build_data
+
+
+def test_registries_and_orders():
+    assert DATASETS.names() == ["digits", "fashion-mnist", "cifar10", "cifar100"]
+    assert all(DATASETS.describe(n) for n in DATASETS)
+    assert ORDERS == ("lt-noise", "meta-noise-lt")
+
+
+@pytest.mark.parametrize("spec", [
+    DataSpec("digits"),
+    DataSpec("cifar10", imbalance=100, noise="lt-prior", noise_rate=0.4),
+    DataSpec("cifar100", noise="asym", noise_rate=0.2, order="meta-noise-lt", meta_per_class=0),
+    DataSpec("fashion-mnist", noise="asym", noise_rate=0.0),
+])
+def test_valid_specs_pass(spec):
+    spec.validate()
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    (dict(imbalance=0.5), "imbalance"),
+    (dict(imbalance=float("inf")), "imbalance"),
+    (dict(noise="sym", noise_rate=1.0), "[0, 1)"),
+    (dict(noise="sym", noise_rate=-0.1), "[0, 1)"),
+    (dict(noise="none", noise_rate=0.2), "noise 'none'"),
+    (dict(meta_per_class=-1), "meta_per_class"),
+    (dict(data_seed=-3), "data_seed"),
+    (dict(noise="asym", noise_rate=0.2),
+     "asymmetric noise has no class map for dataset 'digits'; use --noise sym, sym-excl, flip or lt-prior"),
+])
+def test_invalid_fields(kwargs, fragment):
+    with pytest.raises(UsageError) as err:
+        DataSpec("digits", **kwargs).validate()
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs,suggestion", [
+    (dict(dataset="cifar-10"), "did you mean 'cifar10'"),
+    (dict(dataset="fashion_mnist"), "did you mean 'fashion-mnist'"),
+    (dict(dataset="digits", noise="symm"), "did you mean 'sym'"),
+    (dict(dataset="digits", order="lt_noise"), "did you mean 'lt-noise'"),
+])
+def test_unknown_names_suggest(kwargs, suggestion):
+    with pytest.raises(UsageError, match=suggestion):
+        DataSpec(**kwargs).validate()
+
+
+def test_build_validates_first():
+    with pytest.raises(UsageError, match="did you mean 'cifar10'"):
+        build_data(DataSpec("cifar-10"))
+
+
+def test_spec_is_frozen_and_hashable():
+    spec = DataSpec("digits")
+    assert hash(spec) == hash(DataSpec("digits"))
+    with pytest.raises(Exception):
+        spec.imbalance = 2.0  # type: ignore[misc]

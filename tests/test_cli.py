@@ -1,0 +1,109 @@
+"""The command line: listings, data description, the plan, and one-line errors with exit code 2."""
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from methods import METHODS
+
+
+def run_cli(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("what", ["methods", "datasets", "presets", "backbones", "noise"])
+def test_ls_lists_names_with_descriptions(capsys, what):
+    code, out, _ = run_cli(capsys, "ls", what)
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) >= 3 and all(len(line.split(None, 1)) == 2 for line in lines)
+    if what == "methods":
+        assert [line.split()[0] for line in lines] == METHODS.names()
+
+
+def test_data_describe_json_has_exactly_the_documented_keys(capsys):
+    code, out, _ = run_cli(capsys, "data", "describe", "--dataset", "digits", "--imbalance", "10",
+                           "--noise", "sym", "--noise-rate", "0.4", "--data-seed", "3", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert set(info) == {"num_classes", "train_size", "test_size", "meta_size", "clean_counts",
+                         "noisy_counts", "noise_rate_realized", "transition_matrix"}
+    assert info["num_classes"] == 10 and info["train_size"] == sum(info["clean_counts"])
+    assert 0.2 < info["noise_rate_realized"] < 0.5
+
+
+BAD_INPUT = [
+    (["run", "grid", "--preset", "quik"], "did you mean 'quick'"),
+    (["run", "grid", "--methods", "ce,dall"], "did you mean 'dal'"),
+    (["run", "grid", "--seeds", "0,x"], "malformed --seeds"),
+    (["run", "one", "--method", "ce", "--dataset", "digit"], "did you mean 'digits'"),
+    (["run", "one", "--method", "cee", "--dataset", "digits"], "did you mean 'ce'"),
+    (["run", "one", "--method", "ce", "--dataset", "digits", "--backbone", "mpl"], "did you mean 'mlp'"),
+    (["run", "one", "--method", "ce", "--dataset", "digits", "--imbalance", "0.5"], "imbalance"),
+    (["run", "one", "--method", "ce", "--dataset", "digits", "--noise", "sym", "--noise-rate", "1.0"], "noise rate"),
+    (["run", "one", "--method", "ce", "--dataset", "digits", "--noise", "symm", "--noise-rate", "0.2"], "did you mean 'sym'"),
+    (["run", "one", "--method", "ce", "--dataset", "digits", "--noise", "asym", "--noise-rate", "0.2"], "asym"),
+    (["run", "one", "--method", "dal", "--dataset", "digits", "--hp", "q_strat=0.3"], "did you mean 'q_start'"),
+    (["data", "describe", "--dataset", "fashion-mnist", "--data-root", "{empty}"], "fashion-mnist"),
+    (["run", "grid", "--out", "{file}/grid"], "--out"),
+    (["ls", "method"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUT)
+def test_bad_input_is_one_line_exit_2(capsys, tmp_path, monkeypatch, argv, message):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("BENCH_DATA", str(empty))
+    import noisytail_datasets.fashion_mnist as fm
+    import noisytail_datasets.locate as locate
+
+    monkeypatch.setattr(fm, "SYSTEM_DIR", empty)
+    monkeypatch.setattr(locate, "CACHE_DIR", empty)
+    argv = [a.replace("{empty}", str(empty)).replace("{file}", str(tmp_path / "file")) for a in argv]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_errors_from_a_real_process_have_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench", "run", "grid", "--preset", "cifar10-n-lt",
+                           "--methods", "ce", "--seeds", "0", "--epochs", "1", "--launcher", "local",
+                           "--out", str(tmp_path / "o"), "--data-root", str(tmp_path)],
+                          capture_output=True, text=True, env={"BENCH_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
+                                                               "HOME": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "CIFAR-10 files not found" in proc.stderr and "--download" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_dry_run_plans_and_run_one_skips_when_done(capsys, tmp_path):
+    out_dir = tmp_path / "grid"
+    code, out, _ = run_cli(capsys, "run", "grid", "--dry-run", "--out", str(out_dir))
+    n_methods = len(METHODS)
+    assert code == 0 and f"{4 * n_methods} runs, {4 * n_methods} to do, 0 already done" in out
+    assert not out_dir.exists()
+    args = ["run", "one", "--method", "ce", "--dataset", "digits", "--imbalance", "10", "--noise", "sym",
+            "--noise-rate", "0.4", "--epochs", "2", "--out", str(tmp_path / "one")]
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "[1/1]" in out
+    runs = pd.read_csv(tmp_path / "one" / "runs.csv")
+    assert runs.status.tolist() == ["done"] and runs.epochs.tolist() == [2]
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "already done" in out
+
+
+def test_validate_resolves_every_preset(capsys):
+    code, out, _ = run_cli(capsys, "validate")
+    assert code == 0 and "cifar100-n-lt: " in out

@@ -1,0 +1,66 @@
+"""Every registered method, tested automatically (the timm pattern), with exact-value
+regression numbers per method (the noisypy pattern) kept in tests/golden/method_runs.json.
+
+After a deliberate change to a method's numbers, regenerate with
+`python tests/golden/regenerate.py` and review the diff.
+"""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import digits_run
+
+from bench.engine import build_method, run_trial
+from methods import METHODS, Batch
+from noisytail_datasets import build_data
+
+GOLDEN = Path(__file__).parent / "golden" / "method_runs.json"
+
+
+def golden_numbers(method: str) -> dict:
+    """The numbers that a short deterministic digits run of `method` produces."""
+    rec = run_trial(digits_run(method, epochs=2))
+    assert rec["status"] == "done", rec["error"]
+    return {
+        "test_acc": [e["test_acc"] for e in rec["epochs"]],
+        "train_loss": [e["train_loss"] for e in rec["epochs"]],
+    }
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_short_run_matches_golden_numbers(method):
+    golden = json.loads(GOLDEN.read_text())
+    assert method in golden, f"no golden numbers for '{method}': run python tests/golden/regenerate.py"
+    got = golden_numbers(method)
+    assert got["test_acc"] == pytest.approx(golden[method]["test_acc"], abs=1e-4)
+    assert got["train_loss"] == pytest.approx(golden[method]["train_loss"], abs=1e-4)
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_defaults_are_json_and_documented(method):
+    cls = METHODS.get(method)
+    json.dumps(cls.defaults)
+    assert METHODS.describe(method)
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_state_dict_roundtrip_restores_predictions(method):
+    cfg = digits_run(method)
+    bundle = build_data(cfg.data)
+    make = lambda: build_method(cfg, bundle, torch.device("cpu"), torch.Generator().manual_seed(0))  # noqa: E731
+    a = make()
+    x = a.ctx.transform(bundle.train_x[:64], train=True, generator=torch.Generator().manual_seed(1))
+    a.train_step(Batch(x=x, y=bundle.train_y[:64], index=torch.arange(64)), 0)
+    torch.manual_seed(123)  # a differently initialised second instance
+    b = make()
+    b.load_state_dict(a.state_dict())
+    for m in a.modules() + b.modules():
+        m.eval()
+    probe = a.ctx.transform(bundle.test_x[:32], train=False)
+    assert torch.equal(a.predict(probe), b.predict(probe))
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_same_config_gives_identical_runs(method):
+    assert golden_numbers(method) == golden_numbers(method)
