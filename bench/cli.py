@@ -57,6 +57,24 @@ def _add_exec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true", help="download missing datasets with torchvision")
 
 
+def _add_protocol_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--imbalance", type=float, default=1.0, help="rho = n_max / n_min (1: balanced)")
+    p.add_argument("--noise", default="none", help="see `bench ls noise`")
+    p.add_argument("--noise-rate", type=float, default=0.0)
+    p.add_argument("--order", default="lt-noise", help="lt-noise or meta-noise-lt")
+    p.add_argument("--meta-per-class", type=int, default=10)
+
+
+def _data_spec(args: argparse.Namespace, data_seed: int):
+    from noisytail_datasets import DataSpec
+
+    return DataSpec(
+        dataset=args.dataset, imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
+        order=args.order, meta_per_class=args.meta_per_class, data_seed=data_seed,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bench", description="noisytail-bench: label noise x class imbalance benchmark")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -78,13 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     one = run_sub.add_parser("one", help="run one configuration in the foreground")
     one.add_argument("--method", required=True)
-    one.add_argument("--dataset", required=True)
+    _add_protocol_args(one)
     one.add_argument("--backbone")
-    one.add_argument("--imbalance", type=float, default=1.0)
-    one.add_argument("--noise", default="none")
-    one.add_argument("--noise-rate", type=float, default=0.0)
-    one.add_argument("--order", default="lt-noise")
-    one.add_argument("--meta-per-class", type=int, default=10)
     one.add_argument("--seed", type=int, default=0)
     one.add_argument("--data-seed", type=int, help="default: --seed")
     one.add_argument("--epochs", type=int)
@@ -99,12 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="inspect the data protocols")
     data_sub = data.add_subparsers(dest="what", required=True, parser_class=_Parser)
     desc = data_sub.add_parser("describe", help="sizes, class counts and realised noise of a protocol")
-    desc.add_argument("--dataset", required=True)
-    desc.add_argument("--imbalance", type=float, default=1.0)
-    desc.add_argument("--noise", default="none")
-    desc.add_argument("--noise-rate", type=float, default=0.0)
-    desc.add_argument("--order", default="lt-noise")
-    desc.add_argument("--meta-per-class", type=int, default=10)
+    _add_protocol_args(desc)
     desc.add_argument("--data-seed", type=int, default=0)
     desc.add_argument("--json", action="store_true")
     desc.add_argument("--data-root")
@@ -171,7 +179,7 @@ def _abs(path: str | None) -> str | None:
 def cmd_run_one(args: argparse.Namespace) -> int:
     from bench.launchers import LaunchOptions, launch_local
     from bench.presets import DEFAULT_RECIPES, Recipe, make_run
-    from noisytail_datasets import DATASETS, DataSpec, load_base
+    from noisytail_datasets import DATASETS, load_base
 
     DATASETS.get(args.dataset)
     base = DEFAULT_RECIPES[args.dataset]
@@ -187,11 +195,7 @@ def cmd_run_one(args: argparse.Namespace) -> int:
     from bench.backbones import BACKBONES
 
     BACKBONES.get(recipe.backbone)
-    data = DataSpec(
-        dataset=args.dataset, imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
-        order=args.order, meta_per_class=args.meta_per_class,
-        data_seed=args.seed if args.data_seed is None else args.data_seed,
-    )
+    data = _data_spec(args, args.seed if args.data_seed is None else args.data_seed)
     cfg = make_run(data, args.method, recipe, args.seed, hparams=parse_hparams(args.hp), preset="one")
     store = _store_for(args.out, "one")
     store.ensure_writable()
@@ -222,12 +226,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_data_describe(args: argparse.Namespace) -> int:
-    from noisytail_datasets import DataSpec, build_data, describe
+    from noisytail_datasets import build_data, describe
 
-    spec = DataSpec(
-        dataset=args.dataset, imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
-        order=args.order, meta_per_class=args.meta_per_class, data_seed=args.data_seed,
-    )
+    spec = _data_spec(args, args.data_seed)
     spec.validate()
     info = describe(build_data(spec, device="cpu", data_root=args.data_root, download=args.download))
     if args.json:

@@ -1,7 +1,7 @@
 """`bench perf`: each method's training step timed side by side in one process.
 
-Candidates are interleaved round by round (bare, ce, method2, …, bare, ce, …) so that drift
-in machine speed hits all of them alike; each gets its own warm-up first. The floor is a
+Candidates are interleaved round by round, in an order rotated every round, so that drift in
+machine speed and position effects hit all of them alike; each gets its own warm-up first. The floor is a
 bare PyTorch loop on the same backbone, batch and optimiser with plain tensors. Peak memory
 is CUDA max-allocated per candidate on GPU; on CPU it is the peak RSS of a fresh child
 process that runs the same candidate for a few steps (RSS is per process, not per candidate).
@@ -33,7 +33,7 @@ def _input_shape(backbone: str) -> tuple[int, int]:
     return INPUT_SHAPES.get(backbone, (3, 32))
 
 
-def _make_step(name: str, backbone: str, batch: int, device: torch.device) -> Callable[[], Any]:
+def make_step(name: str, backbone: str, batch: int, device: torch.device) -> Callable[[], Any]:
     """A zero-argument callable doing one training step of candidate `name` ('bare' or a method)."""
     channels, size = _input_shape(backbone)
     gen = torch.Generator().manual_seed(0)
@@ -74,7 +74,7 @@ def _make_step(name: str, backbone: str, batch: int, device: torch.device) -> Ca
 
 def _child_peak_rss(name: str, backbone: str, batch: int, steps: int) -> float:
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    step = _make_step(name, backbone, batch, torch.device("cpu"))
+    step = make_step(name, backbone, batch, torch.device("cpu"))
     for _ in range(steps):
         step()
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -95,7 +95,7 @@ def run_perf(
     for name in names:
         METHODS.get(name)
     candidates = ["bare"] + (["ce"] if "ce" not in names else []) + names
-    steps = {name: _make_step(name, backbone, batch, dev) for name in candidates}
+    steps = {name: make_step(name, backbone, batch, dev) for name in candidates}
     peaks: dict[str, float] = {}
     for name, step in steps.items():
         timing.reset_peak_memory(dev)
@@ -105,10 +105,12 @@ def run_perf(
         if dev.type == "cuda":
             peaks[name] = timing.peak_memory_mb(dev)
     samples: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(iters):
-        for name, step in steps.items():
+    for round_ in range(iters):
+        # rotate the order each round so no candidate always runs first (or after the same one)
+        shift = round_ % len(candidates)
+        for name in candidates[shift:] + candidates[:shift]:
             t0 = timing.now(dev)
-            step()
+            steps[name]()
             samples[name].append(timing.now(dev) - t0)
     if dev.type != "cuda" and measure_memory:
         peaks = {name: _cpu_peak_mb(name, backbone, batch) for name in candidates}
