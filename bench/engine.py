@@ -95,7 +95,7 @@ def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, gener
     return method_cls(ctx, dict(cfg.hparams))
 
 
-def summarize(history: list[dict[str, Any]], intervals: list[float]) -> dict[str, float]:
+def summarize(history: list[dict[str, Any]], intervals: list[float]) -> dict[str, Any]:
     """last / best / last5 accuracies and timings from the epoch history."""
     accs = [h["test_acc"] for h in history]
     train_secs = [h["sec_epoch"] for h in history]
@@ -104,6 +104,7 @@ def summarize(history: list[dict[str, Any]], intervals: list[float]) -> dict[str
         "last_acc": accs[-1] if accs else float("nan"),
         "best_acc": accs[best_epoch] if accs else float("nan"),
         "best_epoch": best_epoch,
+        "best_selected_on": "test",  # max over epochs of test accuracy: an optimistic diagnostic
         "last5_acc": sum(accs[-5:]) / len(accs[-5:]) if accs else float("nan"),
         "sec_per_iter": timing.median(intervals),
         "sec_per_epoch": sum(train_secs) / len(train_secs) if train_secs else float("nan"),
@@ -164,6 +165,7 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
         stream = BatchStream(
             bundle.train_x, bundle.train_y, cfg.batch_size, method.ctx.transform, generator,
             before_step=lambda step, steps: set_lr(epoch, step / steps) if epoch < warm else None,
+            with_index=type(method).uses_indices,
         )
         for epoch in range(start_epoch, cfg.epochs):
             set_lr(epoch, 0.0)

@@ -114,7 +114,7 @@ def _store_callback(store: ResultsStore, progress: Progress) -> Any:
                 return
             record = {
                 "run_id": cfg.run_id, "preset": cfg.preset, "config": cfg.to_dict(),
-                "status": "failed", "error": f"Ray trial error: {trial.error_file or 'worker died'}",
+                "status": "failed", "error": f"Ray trial error: {getattr(trial, 'error_file', None) or 'worker died'}",
                 "epochs": [], "summary": {},
             }
             store.write(record)

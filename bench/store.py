@@ -22,7 +22,7 @@ from bench.errors import UsageError
 RUN_COLUMNS = [
     "run_id", "preset", "dataset", "backbone", "method", "imbalance", "noise", "noise_rate",
     "order", "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
-    "last_acc", "best_acc", "best_epoch", "last5_acc", "sec_per_iter", "sec_per_epoch",
+    "last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc", "sec_per_iter", "sec_per_epoch",
     "samples_per_sec", "sec_total", "peak_mem_mb", "colocated", "meta_set_used", "device",
     "git_commit", "finished_at", "hparams", "error",
 ]
@@ -59,6 +59,7 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
     for key in ("last_acc", "best_acc", "best_epoch", "last5_acc", "sec_per_iter", "sec_per_epoch",
                 "samples_per_sec", "sec_total", "peak_mem_mb"):
         row[key] = summary.get(key, float("nan"))
+    row["best_selected_on"] = summary.get("best_selected_on", "test")
     return row
 
 

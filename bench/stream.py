@@ -26,12 +26,14 @@ class BatchStream:
         transform: Callable[..., torch.Tensor],
         generator: torch.Generator,
         before_step: Callable[[int, int], None] | None = None,
+        with_index: bool = True,
     ) -> None:
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.transform = transform
         self.generator = generator
         self.before_step = before_step
+        self.with_index = with_index
         self.device = x.device
         self.intervals: list[float] = []
 
@@ -48,7 +50,7 @@ class BatchStream:
                 self.before_step(step, steps)
             index = order[step * self.batch_size : (step + 1) * self.batch_size]
             x = self.transform(self.x[index], train=True, generator=self.generator)
-            yield Batch(x=x, y=self.y[index], index=index)
+            yield Batch(x=x, y=self.y[index], index=index if self.with_index else None)
             stamp = timing.now(self.device)
             self.intervals.append(stamp - last)
             last = stamp

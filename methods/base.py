@@ -20,11 +20,12 @@ from bench.config import OptimSpec
 
 @dataclass
 class Batch:
-    """One training batch: augmented, normalised images, noisy labels, sample indices."""
+    """One training batch: augmented, normalised images, noisy labels, and the samples' indices
+    into the training set (None unless the method declares `uses_indices`)."""
 
     x: torch.Tensor
     y: torch.Tensor
-    index: torch.Tensor
+    index: torch.Tensor | None = None
 
 
 class Diagnostics:
