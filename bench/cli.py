@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--batch", type=int, default=128)
     perf.add_argument("--device", default="cpu")
     perf.add_argument("--methods", type=parse_methods)
-    perf.add_argument("--iters", type=int, default=10, help="timed iterations per method")
+    perf.add_argument("--iters", type=int, default=20, help="timed iterations per method")
     perf.add_argument("--warmup", type=int, default=3)
     perf.add_argument("--json", action="store_true")
 

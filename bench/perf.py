@@ -9,7 +9,6 @@ process that runs the same candidate for a few steps (RSS is per process, not pe
 from __future__ import annotations
 
 import multiprocessing as mp
-import resource
 from collections.abc import Callable
 from typing import Any
 
@@ -77,7 +76,7 @@ def _child_peak_rss(name: str, backbone: str, batch: int, steps: int) -> float:
     step = make_step(name, backbone, batch, torch.device("cpu"))
     for _ in range(steps):
         step()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return timing.peak_rss_mb()
 
 
 def _cpu_peak_mb(name: str, backbone: str, batch: int, steps: int = 3) -> float:
