@@ -112,10 +112,10 @@ def _store_callback(store: ResultsStore, progress: Progress) -> Any:
             cfg = RunConfig.from_dict(trial.config["run"])
             if cfg.run_id in store.completed_ids():
                 return
+            reason = getattr(trial, "error_file", None) or "worker died"
             record = {
                 "run_id": cfg.run_id, "preset": cfg.preset, "config": cfg.to_dict(),
-                "status": "failed", "error": f"Ray trial error: {getattr(trial, 'error_file', None) or 'worker died'}",
-                "epochs": [], "summary": {},
+                "status": "failed", "error": f"Ray trial error: {reason}", "epochs": [], "summary": {},
             }
             store.write(record)
             progress.finished(record)

@@ -1,8 +1,8 @@
 """`bench perf`: each method's training step timed side by side in one process.
 
 Candidates are interleaved round by round, in an order rotated every round, so that drift in
-machine speed and position effects hit all of them alike; each gets its own warm-up first. The floor is a
-bare PyTorch loop on the same backbone, batch and optimiser with plain tensors. Peak memory
+machine speed and position effects hit all of them alike; each gets its own warm-up first.
+The floor is a bare PyTorch loop on the same backbone, batch and optimiser with plain tensors. Peak memory
 is CUDA max-allocated per candidate on GPU; on CPU it is the peak RSS of a fresh child
 process that runs the same candidate for a few steps (RSS is per process, not per candidate).
 """
@@ -72,7 +72,6 @@ def make_step(name: str, backbone: str, batch: int, device: torch.device) -> Cal
 
 
 def _child_peak_rss(name: str, backbone: str, batch: int, steps: int) -> float:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     step = make_step(name, backbone, batch, torch.device("cpu"))
     for _ in range(steps):
         step()

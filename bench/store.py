@@ -22,8 +22,8 @@ from bench.errors import UsageError
 RUN_COLUMNS = [
     "run_id", "preset", "dataset", "backbone", "method", "imbalance", "noise", "noise_rate",
     "order", "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
-    "last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc", "sec_per_iter", "sec_per_epoch",
-    "samples_per_sec", "sec_total", "peak_mem_mb", "colocated", "meta_set_used", "device",
+    "last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc", "sec_per_iter",
+    "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb", "colocated", "meta_set_used", "device",
     "git_commit", "finished_at", "hparams", "error",
 ]
 EPOCH_COLUMNS = ["run_id", "epoch", "test_acc", "train_loss", "lr", "sec_per_iter", "sec_epoch"]
@@ -56,10 +56,9 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
         "hparams": json.dumps(cfg.get("hparams", {}), sort_keys=True),
         "error": record.get("error", ""),
     }
-    for key in ("last_acc", "best_acc", "best_epoch", "last5_acc", "sec_per_iter", "sec_per_epoch",
-                "samples_per_sec", "sec_total", "peak_mem_mb"):
+    for key in ("last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc", "sec_per_iter",
+                "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb"):
         row[key] = summary.get(key, float("nan"))
-    row["best_selected_on"] = summary.get("best_selected_on", "test")
     return row
 
 
