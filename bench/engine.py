@@ -91,6 +91,7 @@ def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, gener
         diagnostics=Diagnostics(bundle.train_true_y),
         meta_x=bundle.meta_x if method_cls.uses_meta_set else None,
         meta_y=bundle.meta_y if method_cls.uses_meta_set else None,
+        train_x=bundle.train_x,
     )
     return method_cls(ctx, dict(cfg.hparams))
 
@@ -171,6 +172,7 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
             set_lr(epoch, 0.0)
             lr = method.optimizers()[0].param_groups[0]["lr"]
             method.on_epoch_start(epoch)
+            stream.subset = method.epoch_train_indices(epoch)
             t0 = timing.now(device)
             loss = float(method.train_epoch(epoch, stream).item())
             sec_epoch = timing.now(device) - t0
@@ -188,7 +190,7 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
                 "lr": lr,
                 "sec_per_iter": timing.median(epoch_intervals),
                 "sec_epoch": sec_epoch,
-                "samples": len(bundle.train_y),
+                "samples": len(bundle.train_y) if stream.subset is None else len(stream.subset),
                 **method.ctx.diagnostics.pop(),
             }
             history.append(row)

@@ -65,10 +65,14 @@ def make_step(name: str, backbone: str, batch: int, device: torch.device) -> Cal
         generator=gen, diagnostics=Diagnostics(train_y),
         meta_x=torch.randint(0, 256, (len(meta_y), channels, size, size), dtype=torch.uint8).to(device),
         meta_y=meta_y,
+        train_x=torch.randint(0, 256, (n_train, channels, size, size), dtype=torch.uint8, generator=gen).to(device),
     )
     method = method_cls(ctx, dict(method_cls.defaults))
     data = Batch(x=x, y=y, index=torch.arange(batch, device=device))
-    return lambda: method.train_step(data, 0)
+    # time the step of the method's steady state: the last epoch, past any warm-up phase
+    epoch = ctx.epochs - 1
+    method.on_epoch_start(epoch)
+    return lambda: method.train_step(data, epoch)
 
 
 def _child_peak_rss(name: str, backbone: str, batch: int, steps: int) -> float:

@@ -42,6 +42,10 @@ class Registry(Generic[T]):
     def describe(self, name: str) -> str:
         return self._descriptions[name]
 
+    def reorder(self, key: Callable[[str], object]) -> None:
+        """Sort the entries by `key(name)` (the listing order of `names`)."""
+        self._entries = {name: self._entries[name] for name in sorted(self._entries, key=key)}
+
     def names(self) -> list[str]:
         return list(self._entries)
 

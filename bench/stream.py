@@ -36,13 +36,20 @@ class BatchStream:
         self.with_index = with_index
         self.device = x.device
         self.intervals: list[float] = []
+        #: if set, the epoch iterates only these training indices (in a shuffled order)
+        self.subset: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return -(-len(self.y) // self.batch_size)
+        size = len(self.y) if self.subset is None else len(self.subset)
+        return -(-size // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
         self.intervals = []
-        order = torch.randperm(len(self.y), generator=self.generator, device="cpu").to(self.device)
+        if self.subset is None:
+            order = torch.randperm(len(self.y), generator=self.generator, device="cpu").to(self.device)
+        else:
+            perm = torch.randperm(len(self.subset), generator=self.generator, device="cpu")
+            order = self.subset.to(self.device)[perm.to(self.device)]
         steps = len(self)
         last = timing.now(self.device)
         for step in range(steps):

@@ -72,6 +72,8 @@ class MethodContext:
     diagnostics: Diagnostics
     meta_x: torch.Tensor | None = None
     meta_y: torch.Tensor | None = None
+    #: the training images (uint8, un-augmented, aligned with train_y), for per-sample passes
+    train_x: torch.Tensor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def build_model(self) -> nn.Module:
@@ -118,6 +120,12 @@ class Method:
 
     def on_epoch_start(self, epoch: int) -> None:
         """Hook for methods that re-split or re-rank the data each epoch."""
+
+    def epoch_train_indices(self, epoch: int) -> torch.Tensor | None:
+        """Training-set indices this epoch's batches are drawn from (None: all of them).
+
+        Called after `on_epoch_start`; e.g. Dynamic Loss holds its meta samples out."""
+        return None
 
     def train_epoch(self, epoch: int, batches: Iterable[Batch]) -> torch.Tensor:
         """One pass over `batches`; returns the mean training loss as a 0-d tensor (no host sync)."""

@@ -1,8 +1,8 @@
 """Every registered method, tested automatically (the timm pattern), with exact-value
-regression numbers per method (the noisypy pattern) kept in tests/golden/method_runs.json.
+regression numbers per method (the noisypy pattern) kept in tests/golden/runs/<method>.json.
 
 After a deliberate change to a method's numbers, regenerate with
-`python tests/golden/regenerate.py` and review the diff.
+`python tests/golden/regenerate.py [method ...]` and review the diff.
 """
 import json
 from pathlib import Path
@@ -15,7 +15,7 @@ from bench.engine import build_method, run_trial
 from methods import METHODS, Batch
 from noisytail_datasets import build_data
 
-GOLDEN = Path(__file__).parent / "golden" / "method_runs.json"
+GOLDEN_DIR = Path(__file__).parent / "golden" / "runs"
 
 
 def golden_numbers(method: str) -> dict:
@@ -28,13 +28,20 @@ def golden_numbers(method: str) -> dict:
     }
 
 
+def write_golden(method: str, numbers: dict) -> Path:
+    path = GOLDEN_DIR / f"{method}.json"
+    path.write_text(json.dumps(numbers, indent=1) + "\n")
+    return path
+
+
 @pytest.mark.parametrize("method", METHODS.names())
 def test_short_run_matches_golden_numbers(method):
-    golden = json.loads(GOLDEN.read_text())
-    assert method in golden, f"no golden numbers for '{method}': run python tests/golden/regenerate.py"
+    path = GOLDEN_DIR / f"{method}.json"
+    assert path.exists(), f"no golden numbers for '{method}': run python tests/golden/regenerate.py {method}"
+    golden = json.loads(path.read_text())
     got = golden_numbers(method)
-    assert got["test_acc"] == pytest.approx(golden[method]["test_acc"], abs=1e-4)
-    assert got["train_loss"] == pytest.approx(golden[method]["train_loss"], abs=1e-4)
+    assert got["test_acc"] == pytest.approx(golden["test_acc"], abs=1e-4)
+    assert got["train_loss"] == pytest.approx(golden["train_loss"], abs=1e-4)
 
 
 @pytest.mark.parametrize("method", METHODS.names())

@@ -1,14 +1,19 @@
-"""Rewrite tests/golden/method_runs.json from the current code. Review the diff before committing."""
-import json
+"""Rewrite the golden numbers in tests/golden/runs/<method>.json from the current code.
+
+    python tests/golden/regenerate.py            # every registered method
+    python tests/golden/regenerate.py gdw fsr    # only these
+
+Review the diff before committing: a change here is a change in what a method computes.
+"""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from test_methods import GOLDEN, golden_numbers  # noqa: E402
+from test_methods import golden_numbers, write_golden  # noqa: E402
 
 from methods import METHODS  # noqa: E402
 
 if __name__ == "__main__":
-    GOLDEN.write_text(json.dumps({m: golden_numbers(m) for m in METHODS.names()}, indent=1) + "\n")
-    print(f"wrote {GOLDEN}")
+    for name in sys.argv[1:] or METHODS.names():
+        print(f"wrote {write_golden(name, golden_numbers(name))}")
