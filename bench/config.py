@@ -30,14 +30,19 @@ class OptimSpec:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """Learning-rate schedule: `cosine` (per epoch, to 0), `multistep` or `constant`,
-    optionally preceded by a linear warm-up from `warmup_start`·lr (mmcv's rule, per iteration)."""
+    """Learning-rate schedule: `cosine` (per epoch, to 0), `multistep`, `constant`, or
+    `cosine-restarts` (SGDR per iteration: a first cycle of `cycle_epochs`, each next cycle
+    `cycle_mult` times longer and peaking `cycle_decay` times lower), optionally preceded by a
+    linear warm-up from `warmup_start`·lr (mmcv's rule, per iteration)."""
 
     name: str = "cosine"
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     warmup_epochs: int = 0
     warmup_start: float = 0.1
+    cycle_epochs: float = 1.0
+    cycle_mult: float = 2.0
+    cycle_decay: float = 0.9
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from bench.backbones import build_backbone
 from bench.checkpoint import load_checkpoint, save_checkpoint
 from bench.config import RunConfig
 from bench.envinfo import environment, git_commit, resolve_device
-from bench.schedules import lr_at
+from bench.schedules import lr_at, per_iteration
 from bench.stream import BatchStream
 from methods import METHODS, Method, MethodContext
 from methods.base import Diagnostics
@@ -163,17 +163,18 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
 
         epoch = start_epoch
         warm = cfg.schedule.warmup_epochs
+        every_step = per_iteration(cfg.schedule)
         stream = BatchStream(
             bundle.train_x, bundle.train_y, cfg.batch_size, method.ctx.transform, generator,
-            before_step=lambda step, steps: set_lr(epoch, step / steps) if epoch < warm else None,
+            before_step=lambda step, steps: set_lr(epoch, step / steps) if epoch < warm or every_step else None,
             with_index=type(method).uses_indices,
         )
         for epoch in range(start_epoch, cfg.epochs):
             set_lr(epoch, 0.0)
             lr = method.optimizers()[0].param_groups[0]["lr"]
+            t0 = timing.now(device)  # per-epoch passes (re-ranking, re-splitting) count as training time
             method.on_epoch_start(epoch)
             stream.subset = method.epoch_train_indices(epoch)
-            t0 = timing.now(device)
             loss = float(method.train_epoch(epoch, stream).item())
             sec_epoch = timing.now(device) - t0
             # the first iterations in a process pay for allocation and caching: not timed

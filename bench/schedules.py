@@ -6,14 +6,30 @@ import math
 from bench.config import ScheduleSpec
 from bench.errors import unknown
 
-SCHEDULES = ("cosine", "multistep", "constant")
+SCHEDULES = ("cosine", "multistep", "constant", "cosine-restarts")
+
+
+def per_iteration(spec: ScheduleSpec) -> bool:
+    """Whether the schedule changes within an epoch (else only warm-up does)."""
+    return spec.name == "cosine-restarts"
+
+
+def _cosine_restarts(spec: ScheduleSpec, t: float) -> float:
+    """SGDR factor at `t` epochs: position in the current cycle, and that cycle's peak."""
+    length, peak = spec.cycle_epochs, 1.0
+    while t >= length:
+        t -= length
+        length *= spec.cycle_mult
+        peak *= spec.cycle_decay
+    return peak * 0.5 * (1.0 + math.cos(math.pi * t / length))
 
 
 def lr_at(spec: ScheduleSpec, base_lr: float, epoch: int, epochs: int, frac: float = 0.0) -> float:
     """The learning rate for iteration `frac` (in [0, 1)) of `epoch` (0-based).
 
     The main schedule changes once per epoch, as in the official code of Dynamic Loss, GDW and
-    DAL (cosine: lr·(1+cos(π·e/E))/2). A linear warm-up multiplies it by
+    DAL (cosine: lr·(1+cos(π·e/E))/2), except `cosine-restarts`, which follows FSR's
+    per-iteration `cosine_decay_restarts` (methods.md §8.2). A linear warm-up multiplies it by
     `start + (1 − start)·progress` per iteration during the first `warmup_epochs` (mmcv's rule).
     """
     if spec.name == "cosine":
@@ -22,6 +38,8 @@ def lr_at(spec: ScheduleSpec, base_lr: float, epoch: int, epochs: int, frac: flo
         lr = base_lr * spec.gamma ** sum(epoch >= m for m in spec.milestones)
     elif spec.name == "constant":
         lr = base_lr
+    elif spec.name == "cosine-restarts":
+        lr = base_lr * _cosine_restarts(spec, epoch + frac)
     else:
         raise unknown("schedule", spec.name, SCHEDULES)
     if epoch < spec.warmup_epochs:

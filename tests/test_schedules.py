@@ -32,3 +32,21 @@ def test_linear_warmup_follows_mmcv_rule():
 def test_unknown_schedule():
     with pytest.raises(UsageError, match="did you mean 'cosine'"):
         lr_at(ScheduleSpec(name="cosin"), 0.1, 0, 10)
+
+
+def test_cosine_restarts_follow_sgdr_cycles():
+    spec = ScheduleSpec(name="cosine-restarts", cycle_epochs=1.0, cycle_mult=2.0, cycle_decay=0.9)
+    assert lr_at(spec, 0.1, 0, 127) == pytest.approx(0.1)
+    assert lr_at(spec, 0.1, 0, 127, frac=0.5) == pytest.approx(0.05)  # half-way down the first cycle
+    assert lr_at(spec, 0.1, 1, 127) == pytest.approx(0.09)  # second cycle (2 epochs) peaks at 0.9
+    assert lr_at(spec, 0.1, 2, 127) == pytest.approx(0.045)  # ... and is half-way at epoch 2
+    assert lr_at(spec, 0.1, 3, 127) == pytest.approx(0.081)  # third cycle starts at epoch 1+2
+    # seven cycles (1+2+...+64 = 127 epochs) end at ~0: FSR's 63,500 iterations at 500 per epoch
+    assert lr_at(spec, 0.1, 126, 127, frac=0.999) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_only_cosine_restarts_changes_within_an_epoch():
+    from bench.schedules import per_iteration
+
+    assert per_iteration(ScheduleSpec(name="cosine-restarts"))
+    assert not any(per_iteration(ScheduleSpec(name=n)) for n in ("cosine", "multistep", "constant"))
