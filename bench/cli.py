@@ -6,6 +6,7 @@ as one line on stderr with exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 from pathlib import Path
@@ -140,7 +141,7 @@ def _store_for(out: str | None, default: str):
 
 def cmd_run_grid(args: argparse.Namespace) -> int:
     from bench.launchers import LAUNCHERS, LaunchOptions
-    from bench.presets import expand
+    from bench.presets import describe_recipe, expand
     from noisytail_datasets import load_base
 
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
@@ -155,7 +156,7 @@ def cmd_run_grid(args: argparse.Namespace) -> int:
           f"{len(unique) - len(pending)} already done in {store.root}")
     if args.dry_run:
         for cfg in pending:
-            print(f"  {cfg.run_id}  {cfg.label()}  {cfg.backbone} {cfg.epochs} epochs")
+            print(f"  {cfg.run_id}  {cfg.label()}\n      {describe_recipe(cfg)}")
         return 0
     store.ensure_writable()
     if not pending:
@@ -282,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     handler = COMMANDS[(args.command, getattr(args, "what", None) if args.command in ("run", "data") else None)]
     try:
         return handler(args)
+    except BrokenPipeError:  # e.g. `bench ... | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit flush
+        return 0
     except UsageError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2

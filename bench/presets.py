@@ -29,10 +29,16 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Preset:
-    """A grid: dataset × protocol cells × methods × seeds under one recipe."""
+    """A grid: datasets × protocol cells × methods × seeds under one recipe.
+
+    `method_hparams` overrides a method's defaults for the whole preset; `dataset_hparams`
+    (dataset → method → overrides) is applied on top for one dataset (e.g. GDW's η_ω on
+    CIFAR-100). `meta_per_class` may differ by dataset (`meta_per_class_by_dataset`).
+    `source` names the published table the preset mirrors.
+    """
 
     description: str
-    dataset: str
+    datasets: tuple[str, ...]
     recipe: Recipe
     noise: str
     imbalances: tuple[float, ...]
@@ -40,8 +46,18 @@ class Preset:
     seeds: tuple[int, ...]
     order: str = "lt-noise"
     meta_per_class: int = 10
+    meta_per_class_by_dataset: dict[str, int] = field(default_factory=dict)
     methods: tuple[str, ...] | None = None  # None: every registered method
     method_hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dataset_hparams: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    source: str = ""
+
+    def hparams_for(self, method: str, dataset: str) -> dict[str, Any]:
+        """The overrides of `method`'s defaults in this preset on `dataset`."""
+        return {**self.method_hparams.get(method, {}), **self.dataset_hparams.get(dataset, {}).get(method, {})}
+
+    def meta_for(self, dataset: str) -> int:
+        return self.meta_per_class_by_dataset.get(dataset, self.meta_per_class)
 
 
 PRESETS: Registry[Preset] = Registry("preset")
@@ -66,22 +82,22 @@ DL_RATES = (0.1, 0.2, 0.3, 0.4, 0.5)
 
 PRESETS.add("quick", Preset(
     description="smoke grid: digits, MLP, every method, rho {1,10} x sym {0,0.4}, 1 seed, 3 epochs",
-    dataset="digits", recipe=QUICK_RECIPE, noise="sym",
+    datasets=("digits",), recipe=QUICK_RECIPE, noise="sym",
     imbalances=(1, 10), noise_rates=(0.0, 0.4), seeds=(0,),
 ))
 PRESETS.add("fmnist-n-lt", Preset(
     description="Dynamic Loss Table 2 protocol on Fashion-MNIST: lt-prior noise, small CNN, 3 seeds",
-    dataset="fashion-mnist", recipe=FMNIST_RECIPE, noise="lt-prior",
+    datasets=("fashion-mnist",), recipe=FMNIST_RECIPE, noise="lt-prior",
     imbalances=(10, 100), noise_rates=DL_RATES, seeds=(0, 1, 2),
 ))
 PRESETS.add("cifar10-n-lt", Preset(
     description="Dynamic Loss Table 2: CIFAR-10, lt-prior noise, ResNet-32, 300 epochs",
-    dataset="cifar10", recipe=DL_CIFAR_RECIPE, noise="lt-prior",
+    datasets=("cifar10",), recipe=DL_CIFAR_RECIPE, noise="lt-prior",
     imbalances=(10, 100), noise_rates=DL_RATES, seeds=(0, 1, 2),
 ))
 PRESETS.add("cifar100-n-lt", Preset(
     description="Dynamic Loss Table 3: CIFAR-100, lt-prior noise, ResNet-32, 300 epochs",
-    dataset="cifar100", recipe=DL_CIFAR_RECIPE, noise="lt-prior",
+    datasets=("cifar100",), recipe=DL_CIFAR_RECIPE, noise="lt-prior",
     imbalances=(10, 100), noise_rates=DL_RATES, seeds=(0, 1, 2),
 ))
 
@@ -134,15 +150,34 @@ def expand(
     if epochs is not None and epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {epochs}")
     runs = []
-    for seed in seeds if seeds is not None else preset.seeds:
-        for imbalance in preset.imbalances:
-            for rate in preset.noise_rates:
-                data = DataSpec(
-                    dataset=preset.dataset, imbalance=imbalance, noise=preset.noise,
-                    noise_rate=rate, order=preset.order, meta_per_class=preset.meta_per_class,
-                    data_seed=seed,
-                )
-                for m in chosen:
-                    runs.append(make_run(data, m, preset.recipe, seed, epochs,
-                                         preset.method_hparams.get(m), preset=name))
+    for dataset in preset.datasets:
+        for seed in seeds if seeds is not None else preset.seeds:
+            for imbalance in preset.imbalances:
+                for rate in preset.noise_rates:
+                    data = DataSpec(
+                        dataset=dataset, imbalance=imbalance, noise=preset.noise, noise_rate=rate,
+                        order=preset.order, meta_per_class=preset.meta_for(dataset), data_seed=seed,
+                    )
+                    for m in chosen:
+                        runs.append(make_run(data, m, preset.recipe, seed, epochs,
+                                             preset.hparams_for(m, dataset), preset=name))
     return runs
+
+
+def describe_recipe(cfg: RunConfig) -> str:
+    """One line with everything of a run's recipe: backbone, epochs, batch, optimiser, schedule,
+    meta set and the hyperparameters that differ from the method's defaults."""
+    o, s, d = cfg.optim, cfg.schedule, cfg.data
+    opt = f"sgd lr={o.lr:g} mom={o.momentum:g} wd={o.weight_decay:g}" + (" nesterov" if o.nesterov else "")
+    sched = s.name
+    if s.name == "multistep":
+        sched += f" {list(s.milestones)}x{s.gamma:g}"
+    elif s.name == "cosine-restarts":
+        sched += f" cycle={s.cycle_epochs:g}ep x{s.cycle_mult:g} peak x{s.cycle_decay:g}"
+    if s.warmup_epochs:
+        sched += f" +{s.warmup_epochs}ep warm-up from {s.warmup_start:g}"
+    defaults = METHODS.get(cfg.method).defaults
+    changed = {k: v for k, v in cfg.hparams.items() if defaults.get(k) != v}
+    hp = " ".join(f"{k}={v}" for k, v in changed.items()) or "defaults"
+    return (f"{cfg.backbone} {cfg.epochs}ep batch={cfg.batch_size} {opt} {sched} | "
+            f"{d.order} meta={d.meta_per_class}/class | {hp}")
