@@ -1,0 +1,174 @@
+"""GDW (methods/gdw.py): the zero-mean constraint, equal class weights reduce to MW-Net, the
+second stage's clip and L1 normalisation, the p clamp, one whole iteration against an
+independent first-order reference, and a digits run above chance.
+
+GDW has no warm-up, so the 2-epoch golden run in test_methods.py (tests/golden/runs/gdw.json,
+`python tests/golden/regenerate.py gdw`) already covers its main phase.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import digits_run
+from torch import nn
+from torch.func import functional_call, jvp
+
+from bench.engine import build_method, run_trial
+from bench.presets import resolve_hparams
+from methods import Batch
+from methods.gdw import (
+    GDW_CIFAR100, OMEGA_RANGE, clamped_probs, logit_gradient, second_stage_weights, zero_mean_weights,
+)
+from noisytail_datasets import build_data
+
+
+def residual_sums(omega: torch.Tensor, p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Σ_j ω_j (p_j − y_j) per row."""
+    return (omega * (p - F.one_hot(y, p.shape[1]).to(p.dtype))).sum(dim=1)
+
+
+def test_zero_mean_constraint_cancels_every_row():
+    g = torch.Generator().manual_seed(0)
+    n, classes = 64, 10
+    logits = 3 * torch.randn(n, classes, generator=g)
+    logits[:8, 0] = 30.0  # p_0 clamped: rows 0-3 at their target, rows 4-7 off it
+    y = torch.randint(1, classes, (n,), generator=g)
+    y[:4] = 0
+    p = clamped_probs(logits, 0.999)
+    omega = 0.1 + 2 * torch.rand(n, classes, generator=g)
+    assert residual_sums(omega, p, y).abs().max() > 0.5  # the constraint has work to do
+    constrained = zero_mean_weights(omega, p, y)
+    assert residual_sums(constrained, p, y).abs().max() < 1e-5
+    off_target = F.one_hot(y, classes) == 0
+    assert torch.equal(constrained[off_target], omega[off_target])
+    expected_t = (omega * p * off_target).sum(1) / (1 - p[torch.arange(n), y])
+    torch.testing.assert_close(constrained[torch.arange(n), y], expected_t)
+
+
+def test_probabilities_are_clamped_in_value_only():
+    logits = torch.tensor([[50.0, 0.0, 0.0], [0.0, 0.0, 0.0]], requires_grad=True)
+    p = clamped_probs(logits, 0.999)
+    assert not p.requires_grad
+    assert p[0, 0] == torch.tensor(0.999)
+    torch.testing.assert_close(p[1], torch.full((3,), 1 / 3))
+    y = torch.tensor([0, 1])
+    omega = zero_mean_weights(torch.ones(2, 3), p, y)
+    assert torch.isfinite(omega).all()
+    # 1 − p_t ≥ 0.001: the saturated sample's target weight is (p_1 + p_2) / 0.001, not 0/0
+    torch.testing.assert_close(omega[0, 0], (p[0, 1] + p[0, 2]) / (1 - p[0, 0]))
+    torch.testing.assert_close(logit_gradient(p, y, torch.ones(2, 3))[0, 0], torch.tensor(-0.001 / 2))
+
+
+def test_equal_class_weights_give_the_mwnet_instance_weighted_gradient():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 4))
+    n = 16
+    x, y, v = torch.randn(n, 5), torch.randint(0, 4, (n,)), torch.rand(n)
+    logits = model(x)
+    p = clamped_probs(logits, 0.999)
+    assert p.max() < 0.999
+    omega = zero_mean_weights(v[:, None].expand(-1, 4), p, y)
+    torch.testing.assert_close(omega, v[:, None].expand(-1, 4))  # ω_t = v·Σ_{j≠t} p_j/(1 − p_t) = v
+    params = list(model.parameters())
+    gdw = torch.autograd.grad(logits, params, grad_outputs=logit_gradient(p, y, omega), retain_graph=True)
+    mwnet = torch.autograd.grad((v * F.cross_entropy(logits, y, reduction="none")).sum() / n, params)
+    for a, b in zip(gdw, mwnet):
+        torch.testing.assert_close(a, b)
+
+
+def test_second_stage_clips_each_entry_and_normalises_by_the_batch_l1_norm():
+    g = torch.Generator().manual_seed(0)
+    omega = 0.5 + torch.rand(32, 10, generator=g)
+    grad = torch.randn(32, 10, generator=g)
+    clipped = second_stage_weights(omega, grad, lr=1e4, clip=0.2)
+    assert (clipped - omega).abs().max() <= 0.2 + 1e-6
+    assert ((clipped - omega).abs() > 0.2 - 1e-6).float().mean() > 0.5  # the clip is active
+    free = second_stage_weights(omega, grad, lr=1.0, clip=0.2)
+    torch.testing.assert_close(free, omega - grad / grad.abs().sum())  # ‖G‖₁ over all n×C entries
+    torch.testing.assert_close(second_stage_weights(omega, 7 * grad, lr=1.0, clip=0.2), free)
+    assert torch.equal(second_stage_weights(omega, torch.zeros_like(grad), lr=100.0, clip=0.2), omega)
+
+
+def _build(method: str, bundle):
+    torch.manual_seed(0)
+    return build_method(digits_run(method), bundle, torch.device("cpu"), torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    bundle = build_data(digits_run("gdw").data)
+    x = _build("gdw", bundle).ctx.transform(bundle.train_x[:64], train=True, generator=torch.Generator().manual_seed(1))
+    return bundle, x, bundle.train_y[:64]
+
+
+def test_equal_class_weights_give_mwnet_fast_weights_and_vnet_gradient(digits):
+    """The method's own virtual and meta steps: before the second stage, GDW is MW-Net."""
+    bundle, x, y = digits
+    mw, gdw = _build("mwnet", bundle), _build("gdw", bundle)
+    logits = mw.model(x)
+    fast_mw = mw.virtual_step(Batch(x, y), logits, F.cross_entropy(logits, y, reduction="none"))
+    mw.meta_step(fast_mw)
+    logits = gdw.model(x)
+    p = clamped_probs(logits, gdw.hp["p_max"])
+    assert p.max() < gdw.hp["p_max"]  # unclamped, so the zero-mean entry equals v
+    omega = gdw.first_stage_weights(F.cross_entropy(logits, y, reduction="none"), p, y)
+    fast_gdw = gdw.class_virtual_step(logits, p, y, omega)
+    gdw.class_meta_step(fast_gdw, omega)
+    for name in fast_mw:
+        torch.testing.assert_close(fast_gdw[name], fast_mw[name])
+    for a, b in zip(gdw.vnet.parameters(), mw.vnet.parameters()):
+        assert a.grad.abs().max() > 0
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")  # inside torch.func.jvp
+def test_one_iteration_matches_a_first_order_reference(digits):
+    """G = ∂L_meta/∂ω from the double backward equals −(α/n)(p − y) ⊙ (J_z u), u = ∇_θ̂ L_meta,
+    J_z u a forward-mode derivative of the logits; V's gradient and the real step follow."""
+    bundle, x, y = digits
+    gdw, ref = _build("gdw", bundle), _build("gdw", bundle)
+    hp, n, classes, alpha = ref.hp, len(y), bundle.num_classes, ref.current_lr()
+    names = list(ref.params)
+    theta = {k: q.detach().clone() for k, q in ref.params.items()}
+    params = [ref.params[k] for k in names]
+
+    logits = ref.model(x)
+    losses = F.cross_entropy(logits.detach(), y, reduction="none")
+    p = clamped_probs(logits, hp["p_max"])
+    residual = p - F.one_hot(y, classes).float()
+    omega_of = lambda v: zero_mean_weights(v[:, None].expand(-1, classes), p, y)  # noqa: E731
+    with torch.no_grad():
+        omega = omega_of(ref.vnet(losses))
+    g = torch.autograd.grad(logits, params, residual * omega / n, retain_graph=True)
+    fast = {k: (theta[k] - alpha * gk).requires_grad_() for k, gk in zip(names, g)}
+    x_meta, y_meta = ref.meta.next()
+    meta_loss = F.cross_entropy(functional_call(ref.model, fast, (x_meta,)), y_meta)
+    u = torch.autograd.grad(meta_loss, list(fast.values()))
+    _, jzu = jvp(lambda *ps: functional_call(ref.model, dict(zip(names, ps)), (x,)), tuple(theta.values()), tuple(u))
+    omega_grad = -(alpha / n) * residual * jzu
+    vnet_grad = torch.autograd.grad((omega_grad * omega_of(ref.vnet(losses))).sum(), list(ref.vnet.parameters()))
+    omega2 = second_stage_weights(omega, omega_grad, hp["omega_lr"], hp["omega_clip"])
+    assert (omega2 - omega).abs().max() > 0.1  # the second stage moves the weights
+    expected, with_first_stage = ({k: t.clone().requires_grad_() for k, t in theta.items()} for _ in range(2))
+    for target, w in ((expected, omega2), (with_first_stage, omega)):
+        weights = zero_mean_weights(w.clamp(*OMEGA_RANGE), p, y)
+        step = torch.autograd.grad(logits, params, residual * weights / n, retain_graph=True)
+        for k, gk in zip(names, step):
+            target[k].grad = gk
+        ref.ctx.build_optimizer(target.values()).step()
+
+    gdw.train_step(Batch(x, y), 0)
+    for k in names:
+        torch.testing.assert_close(gdw.params[k].detach(), expected[k].detach(), rtol=1e-5, atol=1e-6)
+    assert max((expected[k] - with_first_stage[k]).abs().max() for k in names) > 1e-4  # the test can tell
+    for a, b in zip(gdw.vnet.parameters(), vnet_grad):
+        torch.testing.assert_close(a.grad, b, rtol=1e-4, atol=1e-9)
+
+
+def test_cifar100_override_names_a_hyperparameter():
+    assert resolve_hparams("gdw", GDW_CIFAR100)["omega_lr"] == 1000.0
+
+
+def test_digits_run_ends_above_chance():
+    rec = run_trial(digits_run("gdw", epochs=3))
+    assert rec["status"] == "done", rec["error"]
+    assert rec["epochs"][-1]["test_acc"] > 25.0  # chance is 10 %
