@@ -8,7 +8,7 @@ Review the diff before committing: a change here is a change in what a method co
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
+sys.path[:0] = [str(Path(__file__).parents[1]), str(Path(__file__).parents[2])]  # tests/, the repo root
 
 from test_methods import golden_numbers, write_golden  # noqa: E402
 
