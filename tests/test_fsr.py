@@ -1,0 +1,299 @@
+"""FSR (methods/fsr.py): dictionary, refresh, weights, the FC-only meta gradient, BN handling,
+and a short exact-value regression of the meta phase.
+
+The regression numbers live in tests/golden/runs/fsr_meta_phase.json; after a deliberate
+change regenerate them with `python tests/test_fsr.py regenerate` and review the diff.
+"""
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import digits_run
+
+from bench.backbones import build_backbone
+from bench.config import OptimSpec
+from bench.engine import build_method, run_trial
+from bench.presets import resolve_hparams
+from methods import METHODS, Batch, MethodContext
+from methods.base import Diagnostics
+from methods.bilevel import VirtualSGD
+from methods.fsr import (
+    FSR, FSR_LT, FSR_LT_NOISE, fc_meta_gradient, lowest_per_class, mixup, normalized_weights,
+    rms_normalize,
+)
+from noisytail_datasets import build_data
+
+GOLDEN = Path(__file__).parent / "golden" / "runs" / "fsr_meta_phase.json"
+#: the meta phase from epoch 0 and a dictionary small enough (10 per class) that refreshes matter
+META_PHASE = {"meta_start_epoch": 0, "dictionary_size": 100, "probe_size": 50}
+NUM_CLASSES = 4
+
+
+class TinyBNNet(torch.nn.Module):
+    """conv → BatchNorm → ReLU → pool → FC: the smallest backbone with BN statistics."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.fc = torch.nn.Linear(4, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x))).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+def make_fsr(labels: torch.Tensor, backbone: str = "mlp", size: int = 8, **hparams) -> FSR:
+    """An FSR on random uint8 images with the given noisy labels (identity-like transform)."""
+    gen = torch.Generator().manual_seed(0)
+    n, c = len(labels), int(labels.max()) + 1
+    factory = (lambda: TinyBNNet(c)) if backbone == "tiny_bn" else (lambda: build_backbone(backbone, 1, c, size))
+    ctx = MethodContext(
+        num_classes=c, in_channels=1, image_size=size, epochs=5, batch_size=16, steps_per_epoch=n // 16,
+        device=torch.device("cpu"), optim=OptimSpec(lr=0.1, momentum=0.9, weight_decay=5e-4), train_y=labels,
+        noisy_counts=torch.bincount(labels, minlength=c).tolist(),
+        model_factory=factory,
+        transform=lambda t, train=True, generator=None: t.float() / 255.0, generator=gen,
+        diagnostics=Diagnostics(labels),
+        train_x=torch.randint(0, 256, (n, 1, size, size), dtype=torch.uint8, generator=gen),
+    )
+    return FSR(ctx, {**FSR.defaults, **hparams})
+
+
+def imbalanced_labels() -> torch.Tensor:
+    """Shuffled labels with 40/30/20/6 samples in classes 0..3 (class 3 is short)."""
+    labels = torch.cat([torch.full((k,), c) for c, k in enumerate((40, 30, 20, 6))])
+    return labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(3))]
+
+
+def step_batch(method: FSR, index: torch.Tensor) -> Batch:
+    ctx = method.ctx
+    return Batch(x=ctx.transform(ctx.train_x[index]), y=ctx.train_y[index], index=index)
+
+
+def per_class_counts(labels: torch.Tensor) -> list[int]:
+    return torch.bincount(labels, minlength=NUM_CLASSES).tolist()
+
+
+# --- registry ----------------------------------------------------------------------------------
+def test_registered_without_clean_data_and_with_indices():
+    cls = METHODS.get("fsr")
+    assert cls is FSR and not cls.uses_meta_set and cls.uses_indices
+    cfg = digits_run("fsr")
+    method = build_method(cfg, build_data(cfg.data), torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert method.ctx.meta_x is None and method.ctx.meta_y is None
+
+
+def test_override_dicts_name_existing_hyperparameters():
+    for overrides in (FSR_LT, FSR_LT_NOISE):
+        resolve_hparams("fsr", overrides)  # raises on an unknown key
+    assert FSR_LT["weight_mode"] == "shift" and not FSR_LT["mixup"] and FSR_LT["relabel_weight"] == 0
+    assert FSR.defaults["dictionary_size"] == 2000 and FSR.defaults["probe_size"] == 200
+
+
+# --- dictionary ---------------------------------------------------------------------------------
+def test_initial_dictionary_is_class_balanced_by_noisy_label():
+    labels = imbalanced_labels()
+    method = make_fsr(labels, dictionary_size=40)  # 10 per class; class 3 has only 6: all of them
+    d = method.dictionary
+    assert per_class_counts(d.labels) == [10, 10, 10, 6]
+    assert torch.equal(d.labels, labels[d.index])
+    assert len(d.index.unique()) == len(d.index)
+    assert torch.equal(d.index[d.labels == 3].sort().values, torch.nonzero(labels == 3).squeeze(1))
+    assert torch.equal(d.images, method.ctx.transform(method.ctx.train_x[d.index]))
+
+
+def test_refresh_picks_the_lowest_running_scores_per_class():
+    labels = imbalanced_labels()
+    method = make_fsr(labels, dictionary_size=40)
+    scores = torch.randn(len(labels), generator=torch.Generator().manual_seed(5))
+    method.scores.copy_(scores)
+    method.scored.fill_(True)
+    method.scored[torch.nonzero(labels == 0).squeeze(1)[:3]] = False  # never trained on: ranked last
+    method.steps_since_refresh = 1
+    method.on_epoch_start(1)
+    d = method.dictionary
+    assert per_class_counts(d.labels) == [10, 10, 10, 6]
+    assert torch.equal(d.labels, labels[d.index])
+    for c in range(NUM_CLASSES):
+        members = [i for i in range(len(labels)) if labels[i] == c and method.scored[i]]
+        expected = sorted(members, key=lambda i: scores[i].item())[:10]
+        assert sorted(d.index[d.labels == c].tolist()) == sorted(expected)
+
+
+def test_refresh_only_after_a_trained_epoch():
+    method = make_fsr(imbalanced_labels(), dictionary_size=40)
+    before = method.dictionary.index.clone()
+    method.scores.copy_(torch.randn(len(method.scores)))
+    method.on_epoch_start(0)  # nothing trained yet: the initial random dictionary stays
+    assert torch.equal(method.dictionary.index, before)
+
+
+def test_dictionary_stays_balanced_through_training():
+    labels = imbalanced_labels()
+    method = make_fsr(labels, dictionary_size=40, probe_size=8)
+    for epoch in range(2):
+        method.on_epoch_start(epoch)
+        assert per_class_counts(method.dictionary.labels) == [10, 10, 10, 6]
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(epoch))
+        for start in range(0, len(labels), 16):
+            method.train_step(step_batch(method, order[start : start + 16]), epoch)
+    assert method.scored.all()
+
+
+def test_probe_batch_is_class_balanced():
+    labels = imbalanced_labels()
+    method = make_fsr(labels, dictionary_size=40, probe_size=32)  # 8 per class; class 3 holds 6
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        x, y = method.dictionary.probe(gen)
+        assert per_class_counts(y) == [8, 8, 8, 8]
+        pos = [torch.nonzero(torch.all(method.dictionary.images.flatten(1) == row, dim=1)).squeeze(1)
+               for row in x.flatten(1)]
+        full = [p.item() for p, c in zip(pos, y.tolist()) if c != 3]
+        assert len(set(full)) == len(full)  # without replacement where the class is big enough
+
+
+def test_lowest_per_class_orders_by_class_and_score():
+    labels = torch.tensor([1, 0, 1, 0, 1, 0])
+    scores = torch.tensor([3.0, 2.0, 1.0, 0.0, 2.0, 5.0])
+    assert lowest_per_class(labels, scores, 2, 2).tolist() == [3, 1, 2, 4]
+
+
+# --- weights --------------------------------------------------------------------------------------
+def test_clipped_weights_are_nonnegative_and_sum_to_one():
+    grad = torch.randn(50, generator=torch.Generator().manual_seed(0))
+    eps = torch.full((50,), 1 / 50)
+    w = normalized_weights(grad, eps, "clip")
+    positive = (-grad).clamp_min(0)
+    assert (w >= 0).all() and torch.equal(w == 0, grad >= 0)
+    assert torch.allclose(w, positive / (positive.sum() + 1e-5))
+    assert w.sum().item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_shifted_weights_are_positive():
+    grad = torch.randn(50, generator=torch.Generator().manual_seed(1))
+    eps = torch.full((50,), 1 / 50)
+    w = normalized_weights(grad, eps, "shift")
+    assert (w > 0).all() and w.sum().item() == pytest.approx(1.0, abs=1e-4)
+    raw = eps - grad
+    assert torch.allclose(w, (raw - raw.min() + eps) / (raw - raw.min() + eps).sum().add(1e-5))
+
+
+@pytest.mark.parametrize("mode", ["clip", "shift"])
+def test_weights_of_a_real_step(mode, monkeypatch):
+    method = make_fsr(imbalanced_labels(), dictionary_size=40, probe_size=8, weight_mode=mode)
+    seen = []
+    original = method._meta_weights
+    monkeypatch.setattr(method, "_meta_weights", lambda *a: (out := original(*a), seen.append(out[0]))[0])
+    for start in (0, 16, 32):
+        method.train_step(step_batch(method, torch.arange(start, start + 16)), 0)
+    for w in seen:  # Σ w = S / (S + 1e-5) for the unnormalised sum S (small on random images)
+        assert (w >= 0).all() if mode == "clip" else (w > 0).all()
+        assert 0.99 < w.sum().item() <= 1.0
+    assert len(seen) == 3
+
+
+def test_uniform_weights_before_meta_start(monkeypatch):
+    method = make_fsr(imbalanced_labels(), dictionary_size=40, probe_size=8, meta_start_epoch=2, mixup=False,
+                      relabel_weight=0.0)
+    index = torch.arange(16)
+    batch = step_batch(method, index)
+    logits = method.model(batch.x).detach()  # MLP: no BN, so this is the step's forward
+    expected = F.cross_entropy(logits, batch.y)
+    assert method.train_step(batch, 1).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+# --- the FC-only meta gradient --------------------------------------------------------------------
+def reference_meta_loss(eps, h, t, hp, tp, weight, bias, buf_w, buf_b, eta, mu, wd):
+    """L_meta(ε) written out by hand: the analytic FC gradient, meta momentum, L2 terms."""
+    p = torch.softmax(h @ weight.T + bias, dim=1)
+    d = eps[:, None] * (p - t)
+    g_w, g_b = d.T @ h + wd * weight, d.sum(0) + wd * bias
+    new_w, new_b = weight - eta * (mu * buf_w + g_w), bias - eta * (mu * buf_b + g_b)
+    logp = torch.log_softmax(hp @ new_w.T + new_b, dim=1)
+    return -(tp * logp).sum(1).mean() + wd / 2 * (new_w.square().sum() + new_b.square().sum())
+
+
+def test_fc_meta_gradient_matches_central_finite_differences():
+    torch.manual_seed(0)
+    dt = torch.float64
+    b, q, k, c = 6, 8, 5, 3
+    fc = torch.nn.Linear(k, c).to(dt)
+    h, hp = torch.randn(b, k, dtype=dt), torch.randn(q, k, dtype=dt)
+    t = torch.softmax(torch.randn(b, c, dtype=dt), 1)  # soft (mixup-like) targets
+    tp = F.one_hot(torch.randint(0, c, (q,)), c).to(dt) * 0.9 + 0.1 / c  # label smoothing
+    buffers = {"weight": torch.randn(c, k, dtype=dt) * 0.1, "bias": torch.randn(c, dtype=dt) * 0.1}
+    eta, mu, wd = 0.1, 0.9, 5e-4
+    eps = torch.full((b,), 1 / b, dtype=dt, requires_grad=True)
+    grad, fast, loss = fc_meta_gradient(fc, h, t, eps, hp, tp, eta, VirtualSGD(mu, wd), buffers, meta_l2=wd)
+
+    args = (h, t, hp, tp, fc.weight.detach(), fc.bias.detach(), buffers["weight"], buffers["bias"], eta, mu, wd)
+    base = eps.detach()
+    assert loss.item() == pytest.approx(reference_meta_loss(base, *args).item(), rel=1e-12)
+    step = 1e-6
+    fd = torch.stack([
+        (reference_meta_loss(base + step * e, *args) - reference_meta_loss(base - step * e, *args)) / (2 * step)
+        for e in torch.eye(b, dtype=dt)
+    ])
+    assert torch.allclose(grad, fd, rtol=1e-6, atol=1e-10)
+    assert (grad - fd).norm() / fd.norm() < 1e-4
+
+
+def test_meta_forward_leaves_bn_running_statistics_to_the_real_forward():
+    labels = imbalanced_labels()
+    for bn, expected in (("scratch", 1), ("real", 2)):
+        method = make_fsr(labels, backbone="tiny_bn", dictionary_size=40, probe_size=8, bn=bn)
+        method.train_step(step_batch(method, torch.arange(16)), 0)
+        tracked = {int(m.num_batches_tracked) for m in method.model.modules()
+                   if isinstance(m, torch.nn.BatchNorm2d)}
+        assert tracked == {expected}
+
+
+# --- re-labelling and mixup -----------------------------------------------------------------------
+def test_rms_normalize_and_the_ema_logit_table():
+    v = torch.randn(7, 3) * 5
+    assert rms_normalize(v).square().mean().item() == pytest.approx(1.0, rel=1e-6)
+    method = make_fsr(imbalanced_labels(), dictionary_size=40, probe_size=8)
+    index = torch.arange(10, 26)
+    method.train_step(step_batch(method, index), 0)
+    touched = method.ema_logits.abs().sum(1) > 0
+    assert touched[index].all() and touched.sum() == len(index)
+    assert make_fsr(imbalanced_labels(), **FSR_LT).ema_logits is None
+
+
+def test_mixup_coefficients_and_targets():
+    x = torch.randn(64, 1, 4, 4)
+    t = F.one_hot(torch.randint(0, 5, (64,)), 5).float()
+    xm, tm = mixup(x, t, 0.5, torch.Generator().manual_seed(0))
+    m = tm.max(1).values  # coefficient of the own label (≥ 1/2) unless the partner shares it
+    assert (m >= 0.5).all() and torch.allclose(tm.sum(1), torch.ones(64))
+    assert xm.shape == x.shape
+
+
+# --- digits runs ----------------------------------------------------------------------------------
+def meta_phase_numbers() -> dict:
+    cfg = digits_run("fsr", epochs=3)
+    rec = run_trial(dataclasses.replace(cfg, hparams={**cfg.hparams, **META_PHASE}))
+    assert rec["status"] == "done", rec["error"]
+    keys = ("test_acc", "train_loss", "dict_purity", "zero_weight_pct")
+    return {k: [e[k] for e in rec["epochs"]] for k in keys}
+
+
+def test_meta_phase_run_is_above_chance_and_matches_golden_numbers():
+    got = meta_phase_numbers()
+    assert got["test_acc"][-1] > 20.0  # 10 classes: chance is 10 %
+    golden = json.loads(GOLDEN.read_text())
+    for key, values in golden.items():
+        assert got[key] == pytest.approx(values, abs=1e-4), key
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["regenerate"]:
+    GOLDEN.write_text(json.dumps(meta_phase_numbers(), indent=1) + "\n")
+    print(f"wrote {GOLDEN}")
