@@ -13,6 +13,9 @@ from bench.config import OptimSpec, RunConfig, ScheduleSpec
 from bench.errors import UsageError, did_you_mean
 from bench.registry import Registry
 from methods import METHODS
+from methods.dynamic_loss import DYNAMIC_LOSS_CIFAR100
+from methods.fsr import FSR_LT_NOISE
+from methods.gdw import GDW_CIFAR100
 from noisytail_datasets import DataSpec
 
 
@@ -79,26 +82,40 @@ FMNIST_RECIPE = Recipe(
     optim=OptimSpec(lr=0.05, momentum=0.9, weight_decay=5e-4),
 )
 DL_RATES = (0.1, 0.2, 0.3, 0.4, 0.5)
+DYNAMIC_LOSS_FAMILY = ("dynamic_loss", "dynamic_loss_bs", "dynamic_loss_la")
+
+#: FSR in the LT + noise grids: its LT+noise setting (FSR Table 7), but the re-weighting starts
+#: after `meta_start_epoch` = 20 epochs (its noise default) on the 300-epoch cosine recipe, which
+#: has no first LR decay for the deferred start (epoch 160 of 200) to refer to; 5 of the 30
+#: Fashion-MNIST epochs.
+FSR_IN_LT_NOISE_GRIDS = {**FSR_LT_NOISE, "meta_start_epoch": 20}
+#: CIFAR-100 settings of the methods that have one
+CIFAR100_HPARAMS = {"gdw": GDW_CIFAR100, **{m: DYNAMIC_LOSS_CIFAR100 for m in DYNAMIC_LOSS_FAMILY}}
 
 PRESETS.add("quick", Preset(
     description="smoke grid: digits, MLP, every method, rho {1,10} x sym {0,0.4}, 1 seed, 3 epochs",
     datasets=("digits",), recipe=QUICK_RECIPE, noise="sym",
     imbalances=(1, 10), noise_rates=(0.0, 0.4), seeds=(0,),
+    # warm-up phases shortened so that 3 epochs reach every method's main phase
+    method_hparams={"fsr": {"meta_start_epoch": 1}, **{m: {"warmup_epochs": 1} for m in DYNAMIC_LOSS_FAMILY}},
 ))
 PRESETS.add("fmnist-n-lt", Preset(
     description="Dynamic Loss Table 2 protocol on Fashion-MNIST: lt-prior noise, small CNN, 3 seeds",
     datasets=("fashion-mnist",), recipe=FMNIST_RECIPE, noise="lt-prior",
     imbalances=(10, 100), noise_rates=DL_RATES, seeds=(0, 1, 2),
+    method_hparams={"fsr": {**FSR_IN_LT_NOISE_GRIDS, "meta_start_epoch": 5}},
 ))
 PRESETS.add("cifar10-n-lt", Preset(
     description="Dynamic Loss Table 2: CIFAR-10, lt-prior noise, ResNet-32, 300 epochs",
     datasets=("cifar10",), recipe=DL_CIFAR_RECIPE, noise="lt-prior",
     imbalances=(10, 100), noise_rates=DL_RATES, seeds=(0, 1, 2),
+    method_hparams={"fsr": FSR_IN_LT_NOISE_GRIDS},
 ))
 PRESETS.add("cifar100-n-lt", Preset(
     description="Dynamic Loss Table 3: CIFAR-100, lt-prior noise, ResNet-32, 300 epochs",
     datasets=("cifar100",), recipe=DL_CIFAR_RECIPE, noise="lt-prior",
     imbalances=(10, 100), noise_rates=DL_RATES, seeds=(0, 1, 2),
+    method_hparams={"fsr": FSR_IN_LT_NOISE_GRIDS}, dataset_hparams={"cifar100": CIFAR100_HPARAMS},
 ))
 
 #: the recipe `bench run one` uses for a dataset unless told otherwise
