@@ -198,3 +198,8 @@ def describe_recipe(cfg: RunConfig) -> str:
     hp = " ".join(f"{k}={v}" for k, v in changed.items()) or "defaults"
     return (f"{cfg.backbone} {cfg.epochs}ep batch={cfg.batch_size} {opt} {sched} | "
             f"{d.order} meta={d.meta_per_class}/class | {hp}")
+
+
+# The presets that mirror published tables register themselves on import (they use the names
+# defined above, hence the import at the end).
+from bench import paper_presets  # noqa: E402,F401

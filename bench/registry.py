@@ -30,7 +30,9 @@ class Registry(Generic[T]):
         if name in self._entries:
             raise ValueError(f"{self.kind} '{name}' is registered twice")
         self._entries[name] = entry
-        self._descriptions[name] = description or (getattr(entry, "__doc__", "") or "").strip().split("\n")[0]
+        own = getattr(entry, "description", "") if not isinstance(entry, type) else ""
+        doc = (getattr(entry, "__doc__", "") or "").strip().split("\n")[0]
+        self._descriptions[name] = description or (own if isinstance(own, str) else "") or doc
 
     def get(self, name: str) -> T:
         """The entry called `name`; a UsageError with a suggestion if there is none."""

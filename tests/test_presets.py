@@ -1,0 +1,55 @@
+"""Presets: per-dataset settings, the published tables' recipes, and the dry-run plan."""
+import pytest
+
+from bench.cli import main
+from bench.presets import PRESETS, describe_recipe, expand
+from methods import METHODS
+
+
+def runs_of(preset, **where):
+    return [c for c in expand(preset) if all(getattr(c, k, None) == v or getattr(c.data, k, None) == v
+                                              for k, v in where.items())]
+
+
+def test_dataset_specific_hyperparameters_and_meta_sets():
+    gdw10 = runs_of("gdw-table2", method="gdw", dataset="cifar10")
+    gdw100 = runs_of("gdw-table2", method="gdw", dataset="cifar100")
+    assert {c.hparams["omega_lr"] for c in gdw10} == {100.0}
+    assert {c.hparams["omega_lr"] for c in gdw100} == {1000.0}
+    assert {c.data.meta_per_class for c in gdw10} == {100} and {c.data.meta_per_class for c in gdw100} == {10}
+    assert {c.data.order for c in gdw10} == {"meta-noise-lt"}
+    assert {c.hparams["rank_bins"] for c in runs_of("dl-table7", method="dynamic_loss", dataset="cifar100")} == {50}
+    assert {c.hparams["rank_bins"] for c in runs_of("dl-table7", method="dynamic_loss", dataset="cifar10")} == {100}
+
+
+def test_paper_recipes():
+    famus = runs_of("famus-table8", method="famus")[0]
+    assert famus.hparams["meta_lr"] == 1e-5 and famus.hparams["weight_norm"] == "sum"  # MW-Net LT + FaMUS LT
+    assert (famus.schedule.name, famus.schedule.milestones, famus.epochs) == ("multistep", (160, 180), 200)
+    fsr = runs_of("fsr-table1", method="fsr")[0]
+    assert (fsr.backbone, fsr.schedule.name, fsr.epochs) == ("wrn28_10", "cosine-restarts", 127)
+    assert fsr.data.meta_per_class == 0  # no clean data is carved out for FSR
+    gdw = runs_of("gdw-table4", method="gdw")[0]
+    assert (gdw.epochs, gdw.batch_size, gdw.schedule.name) == (80, 100, "cosine")
+
+
+@pytest.mark.parametrize("name", PRESETS.names())
+def test_every_preset_names_registered_methods_and_a_description(name):
+    preset = PRESETS.get(name)
+    assert all(m in METHODS for m in preset.methods or ())
+    assert PRESETS.describe(name) == preset.description
+
+
+def test_describe_recipe_shows_changed_hyperparameters_only():
+    line = describe_recipe(runs_of("gdw-table2", method="gdw", dataset="cifar100")[0])
+    assert "resnet32 80ep batch=100 sgd lr=0.1 mom=0.9 wd=0.0005 cosine" in line
+    assert "meta-noise-lt meta=10/class" in line and "omega_lr=1000.0" in line and "omega_clip" not in line
+    assert describe_recipe(runs_of("gdw-table2", method="ce")[0]).endswith("| defaults")
+
+
+def test_dry_run_prints_the_recipe_of_every_run(capsys, tmp_path):
+    assert main(["run", "grid", "--preset", "fsr-table6", "--dry-run", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    runs = expand("fsr-table6")
+    assert len(lines) == 1 + 2 * len(runs)
+    assert sum("multistep [160, 180]x0.01" in line for line in lines) == len(runs)
