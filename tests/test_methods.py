@@ -12,6 +12,7 @@ import torch
 from helpers import digits_run
 
 from bench.engine import build_method, run_trial
+from bench.presets import resolve_hparams
 from methods import METHODS, Batch
 from noisytail_datasets import build_data
 
@@ -71,3 +72,30 @@ def test_state_dict_roundtrip_restores_predictions(method):
 @pytest.mark.parametrize("method", METHODS.names())
 def test_same_config_gives_identical_runs(method):
     assert golden_numbers(method) == golden_numbers(method)
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_training_never_depends_on_the_clean_labels(method, monkeypatch):
+    """Scrambling the hidden clean labels changes diagnostics at most, never what is trained.
+
+    Warm-up phases are shortened as in the `quick` preset so every method's main phase runs.
+    """
+    import bench.engine as engine
+    from bench.presets import PRESETS
+
+    hp = resolve_hparams(method, PRESETS.get("quick").hparams_for(method, "digits"))
+    cfg = digits_run(method, epochs=2).with_(hparams=hp)
+    real_build = engine.build_data
+
+    def scrambled(spec, **kw):
+        bundle = real_build(spec, **kw)
+        perm = torch.randperm(len(bundle.train_true_y), generator=torch.Generator().manual_seed(5))
+        bundle.train_true_y = (bundle.train_true_y[perm] + 1) % bundle.num_classes
+        return bundle
+
+    honest = run_trial(cfg)
+    monkeypatch.setattr(engine, "build_data", scrambled)
+    blind = run_trial(cfg)
+    assert honest["status"] == blind["status"] == "done", (honest["error"], blind["error"])
+    for a, b in zip(honest["epochs"], blind["epochs"]):
+        assert (a["test_acc"], a["train_loss"]) == (b["test_acc"], b["train_loss"])
