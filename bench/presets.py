@@ -54,6 +54,14 @@ class Preset:
     method_hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     dataset_hparams: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     source: str = ""
+    #: extra (noise, imbalance, noise_rate) cells per dataset, beyond the noise × imbalances ×
+    #: noise_rates product (e.g. asymmetric-noise columns of a table that exist for CIFAR-10 only)
+    extra_cells: dict[str, tuple[tuple[str, float, float], ...]] = field(default_factory=dict)
+
+    def cells(self, dataset: str) -> list[tuple[str, float, float]]:
+        """The (noise, imbalance, noise_rate) cells of `dataset`, in table order."""
+        grid = [(self.noise, rho, rate) for rho in self.imbalances for rate in self.noise_rates]
+        return grid + [c for c in self.extra_cells.get(dataset, ()) if c not in grid]
 
     def hparams_for(self, method: str, dataset: str) -> dict[str, Any]:
         """The overrides of `method`'s defaults in this preset on `dataset`."""
@@ -169,15 +177,14 @@ def expand(
     runs = []
     for dataset in preset.datasets:
         for seed in seeds if seeds is not None else preset.seeds:
-            for imbalance in preset.imbalances:
-                for rate in preset.noise_rates:
-                    data = DataSpec(
-                        dataset=dataset, imbalance=imbalance, noise=preset.noise, noise_rate=rate,
-                        order=preset.order, meta_per_class=preset.meta_for(dataset), data_seed=seed,
-                    )
-                    for m in chosen:
-                        runs.append(make_run(data, m, preset.recipe, seed, epochs,
-                                             preset.hparams_for(m, dataset), preset=name))
+            for noise, imbalance, rate in preset.cells(dataset):
+                data = DataSpec(
+                    dataset=dataset, imbalance=imbalance, noise=noise, noise_rate=rate,
+                    order=preset.order, meta_per_class=preset.meta_for(dataset), data_seed=seed,
+                )
+                for m in chosen:
+                    runs.append(make_run(data, m, preset.recipe, seed, epochs,
+                                         preset.hparams_for(m, dataset), preset=name))
     return runs
 
 

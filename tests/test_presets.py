@@ -2,7 +2,7 @@
 import pytest
 
 from bench.cli import main
-from bench.presets import PRESETS, describe_recipe, expand
+from bench.presets import PRESETS, Preset, describe_recipe, expand
 from methods import METHODS
 
 
@@ -53,3 +53,13 @@ def test_dry_run_prints_the_recipe_of_every_run(capsys, tmp_path):
     runs = expand("fsr-table6")
     assert len(lines) == 1 + 2 * len(runs)
     assert sum("multistep [160, 180]x0.01" in line for line in lines) == len(runs)
+
+
+def test_extra_cells_extend_the_product_for_one_dataset():
+    from bench.presets import QUICK_RECIPE
+
+    preset = Preset(description="t", datasets=("cifar10", "cifar100"), recipe=QUICK_RECIPE, noise="sym",
+                    imbalances=(1,), noise_rates=(0.2, 0.4), seeds=(0,),
+                    extra_cells={"cifar10": (("asym", 1, 0.4), ("sym", 1, 0.2))})
+    assert preset.cells("cifar10") == [("sym", 1, 0.2), ("sym", 1, 0.4), ("asym", 1, 0.4)]
+    assert preset.cells("cifar100") == [("sym", 1, 0.2), ("sym", 1, 0.4)]
