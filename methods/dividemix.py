@@ -10,6 +10,16 @@ co-refined labeled targets, co-guessed unlabeled targets, sharpening, MixMatch, 
 
 `dividemix_bs` adds log(noisy class counts) to the logits inside the training losses
 (Balanced Softmax), the "DivideMix+Balanced-Softmax" baseline of Dynamic Loss Tables 2/3.
+
+Harness choices (departures from the official loop, none changes the algorithm):
+- warm-up trains both nets on the same engine batches (official: one shuffled pass per net);
+  the warm-up batch size is the run's `batch_size` (official 128 = 2×64, the preset's business);
+- after warm-up the engine's batches are not drawn (that would augment data nobody uses); the
+  MixMatch iterations' timings replace the stream's `intervals`, and the LR is the one set at the
+  epoch start (the official schedule is per-epoch anyway);
+- the GMM gets a fixed `random_state` (official: unseeded) so runs are bit-identical;
+- an empty unlabeled set falls back to the whole training set, an empty labeled set skips the
+  net's epoch (the official code would crash on either).
 """
 from __future__ import annotations
 
@@ -266,7 +276,7 @@ class DivideMix(Method):
         u_order, u_pos = torch.randperm(len(unlabeled), generator=gen), 0
         for it in range(iters if max_iters is None else min(iters, max_iters)):
             pick = labeled_perm[it * bs : (it + 1) * bs]
-            if u_pos + bs > len(unlabeled) and u_pos > 0:  # cycle the unlabeled loader
+            if u_pos >= len(unlabeled):  # cycle the unlabeled loader (its last batch may be short)
                 u_order, u_pos = torch.randperm(len(unlabeled), generator=gen), 0
             u_pick = unlabeled[u_order[u_pos : u_pos + bs]]
             u_pos += bs
