@@ -1,0 +1,342 @@
+"""DivideMix (Li, Socher, Hoi, ICLR 2020; methods.md §4, official `Train_cifar.py`).
+
+Two networks A and B. Warm-up: W epochs of CE on all data (both nets, on the engine's
+batches). Afterwards, at each epoch start, each net's per-sample CE on the un-augmented
+training set is min-max normalised and a 2-component GMM gives every sample a clean
+probability (posterior of the low-mean component). Net A then trains on the labeled/unlabeled
+split made by B and vice versa, one MixMatch iteration per labeled batch of 64:
+co-refined labeled targets, co-guessed unlabeled targets, sharpening, MixMatch, L_x + ramped
+λ_u·L_u + uniform-prior regulariser. Prediction is the sum of both nets' logits.
+
+`dividemix_bs` adds log(noisy class counts) to the logits inside the training losses
+(Balanced Softmax), the "DivideMix+Balanced-Softmax" baseline of Dynamic Loss Tables 2/3.
+
+Harness choices (departures from the official loop, none changes the algorithm):
+- warm-up trains both nets on the same engine batches (official: one shuffled pass per net);
+  the warm-up batch size is the run's `batch_size` (official 128 = 2×64, the preset's business);
+- after warm-up the engine's batches are not drawn (that would augment data nobody uses); the
+  MixMatch iterations' timings replace the stream's `intervals`, and the LR is the one set at the
+  epoch start (the official schedule is per-epoch anyway);
+- the GMM gets a fixed `random_state` (official: unseeded) so runs are bit-identical;
+- an empty unlabeled set falls back to the whole training set, an empty labeled set skips the
+  net's epoch (the official code would crash on either).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.mixture import GaussianMixture
+from torch import nn
+
+import methods
+from bench import timing
+from methods.base import Batch, Method, MethodContext
+
+#: CIFAR-100 (DivideMix paper §4.1 / Train_cifar.py): 30 warm-up epochs instead of 10.
+DIVIDEMIX_CIFAR100 = {"warmup_epochs": 30}
+#: asymmetric noise on CIFAR-10 (official code, `--noise_mode asym`): negative-entropy penalty
+#: during warm-up; λ_u = 0 for asym 40 % (methods.md §4.2, from the maintainers' issue threads).
+DIVIDEMIX_ASYM = {"neg_entropy_warmup": True, "lambda_u": 0.0}
+#: 90 % symmetric noise (methods.md §4.2/§4.1.3): τ = 0.6 and the GMM is fitted on the mean of
+#: the last 5 epochs' normalised losses.
+DIVIDEMIX_SYM90 = {"p_threshold": 0.6, "gmm_average_epochs": 5, "lambda_u": 50.0}
+#: λ_u per setting (methods.md §4.2 table; paper App. B Table 7 / issue threads).
+DIVIDEMIX_LAMBDA_U = {
+    "cifar10": {"sym0.2": 0.0, "sym0.5": 25.0, "sym0.8": 25.0, "sym0.9": 50.0, "asym0.4": 0.0},
+    "cifar100": {"sym0.2": 25.0, "sym0.5": 150.0, "sym0.8": 150.0, "sym0.9": 150.0},
+}
+
+
+# --- building blocks (pure functions, tested in tests/test_dividemix.py) ----------------------
+def gmm_clean_probability(losses: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Posterior of the low-mean component of a 2-component 1-D GMM fitted on `losses`.
+
+    `losses` are expected min-max normalised (done by `normalise_losses`). Works for any N."""
+    data = losses.detach().double().cpu().numpy().reshape(-1, 1)
+    gmm = GaussianMixture(n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=seed)
+    gmm.fit(data)
+    clean = int(np.argmin(gmm.means_.reshape(-1)))
+    return torch.from_numpy(gmm.predict_proba(data)[:, clean]).float()
+
+
+def normalise_losses(losses: torch.Tensor) -> torch.Tensor:
+    """Min-max normalise to [0, 1] (a constant vector becomes all zeros)."""
+    low, high = losses.min(), losses.max()
+    return (losses - low) / (high - low).clamp_min(1e-12)
+
+
+def sharpen(p: torch.Tensor, temperature: float) -> torch.Tensor:
+    """p^(1/T), renormalised over classes."""
+    p = p.pow(1.0 / temperature)
+    return p / p.sum(dim=1, keepdim=True)
+
+
+def co_refine(probs_x1: torch.Tensor, probs_x2: torch.Tensor, y_onehot: torch.Tensor,
+              w: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Labeled targets: w·onehot(y) + (1−w)·mean net prediction, sharpened (eq. 3–4)."""
+    p = (probs_x1 + probs_x2) / 2
+    return sharpen(w[:, None] * y_onehot + (1 - w[:, None]) * p, temperature)
+
+
+def co_guess(probs: Iterable[torch.Tensor], temperature: float) -> torch.Tensor:
+    """Unlabeled targets: mean of both nets' predictions on both views, sharpened."""
+    probs = list(probs)
+    return sharpen(sum(probs) / len(probs), temperature)
+
+
+def mixmatch(inputs: torch.Tensor, targets: torch.Tensor, lam: float,
+             generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mix every row with a row of one random permutation of the whole batch, λ' = max(λ, 1−λ)."""
+    lam = max(lam, 1.0 - lam)
+    perm = torch.randperm(len(inputs), generator=generator).to(inputs.device)
+    return lam * inputs + (1 - lam) * inputs[perm], lam * targets + (1 - lam) * targets[perm]
+
+
+def lambda_u_ramp(lambda_u: float, progress: float, warmup: int, length: float = 16.0) -> float:
+    """λ_u · clip((progress − W) / length, 0, 1); progress = epoch + iteration / iterations."""
+    return lambda_u * float(np.clip((progress - warmup) / length, 0.0, 1.0))
+
+
+def uniform_prior_penalty(logits: torch.Tensor) -> torch.Tensor:
+    """Σ_c π_c log(π_c / p̄_c) with π uniform and p̄ the batch-mean softmax."""
+    mean_p = logits.softmax(dim=1).mean(dim=0)
+    prior = torch.full_like(mean_p, 1.0 / len(mean_p))
+    return (prior * (prior / mean_p).log()).sum()
+
+
+def negative_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """mean over the batch of Σ_c p_c log p_c (the asym-noise warm-up penalty)."""
+    log_p = logits.log_softmax(dim=1)
+    return (log_p.exp() * log_p).sum(dim=1).mean()
+
+
+# --- the method -------------------------------------------------------------------------------
+@methods.METHODS.register("dividemix", "two nets, GMM co-divide + MixMatch co-training (Li et al. 2020)")
+class DivideMix(Method):
+    defaults = {
+        "warmup_epochs": 10,  # CIFAR-10 [C][P]; DIVIDEMIX_CIFAR100 sets 30
+        "lambda_u": 25.0,  # official code default [C]; per setting see DIVIDEMIX_LAMBDA_U
+        "p_threshold": 0.5,  # τ [C][P]
+        "temperature": 0.5,  # T [C][P]
+        "alpha": 4.0,  # Beta(α, α) [C][P]
+        "rampup_epochs": 16,  # λ_u linear ramp length [C]
+        "mix_batch_size": 64,  # labeled batch = unlabeled batch = 64 [C]
+        "uniform_prior": True,  # regulariser R [C][P]; switch off for long-tailed data (§4.3)
+        "neg_entropy_warmup": False,  # asym noise only [C]
+        "gmm_average_epochs": 1,  # 5 for 90 % noise [C]
+        "gmm_seed": 0,  # the official GMM has no seed; fixed here for bit-identical runs
+        "eval_batch_size": 1000,  # co-divide inference batch (no effect on the numbers)
+    }
+    uses_indices = True
+    logit_adjusted = False
+
+    def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
+        super().__init__(ctx, {**self.defaults, **hparams})
+        assert ctx.train_x is not None, "DivideMix needs the un-augmented training images"
+        self.model_b = ctx.build_model()
+        self.optimizer_b = ctx.build_optimizer(self.model_b.parameters())
+        counts = torch.tensor(ctx.noisy_counts, dtype=torch.float32, device=ctx.device)
+        self.log_prior = counts.clamp_min(1.0).log()
+        n = len(ctx.train_y)
+        #: clean probability of every training sample from each net's GMM (A's, B's)
+        self.clean_prob = [torch.ones(n), torch.ones(n)]
+        #: normalised per-sample losses of recent epochs, per net (for gmm_average_epochs > 1)
+        self.loss_history: list[list[torch.Tensor]] = [[], []]
+
+    # --- engine hooks -----------------------------------------------------------------------
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer, self.optimizer_b]
+
+    def modules(self) -> list[nn.Module]:
+        return [self.model, self.model_b]
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) + self.model_b(x)
+
+    def in_warmup(self, epoch: int) -> bool:
+        return epoch < self.hp["warmup_epochs"]
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Co-divide: each net's GMM clean probabilities over the whole training set."""
+        if self.in_warmup(epoch):
+            return
+        for k, net in enumerate(self.modules()):
+            losses = normalise_losses(self.per_sample_losses(net))
+            history = self.loss_history[k]
+            history.append(losses)
+            del history[: -self.hp["gmm_average_epochs"]]
+            self.clean_prob[k] = gmm_clean_probability(torch.stack(history).mean(0), self.hp["gmm_seed"])
+        self.record_split_diagnostics()
+
+    def train_epoch(self, epoch: int, batches: Iterable[Batch]) -> torch.Tensor:
+        """Warm-up: CE for both nets on the engine's batches. Afterwards the engine's batches are
+        not used: each net runs |labeled set| / 64 MixMatch iterations on the other net's split."""
+        if self.in_warmup(epoch):
+            return super().train_epoch(epoch, batches)
+        intervals: list[float] = []
+        total = torch.zeros((), device=self.ctx.device)
+        steps = 0
+        last = timing.now(self.ctx.device)
+        for k in (0, 1):
+            for loss in self.train_net_epoch(k, epoch):
+                total += loss
+                steps += 1
+                stamp = timing.now(self.ctx.device)
+                intervals.append(stamp - last)
+                last = stamp
+        if hasattr(batches, "intervals"):
+            batches.intervals = intervals  # the engine's per-iteration timing reads these
+        return total / max(steps, 1)
+
+    def train_step(self, batch: Batch, epoch: int) -> torch.Tensor:
+        """Warm-up: one CE step per net on `batch`. After warm-up: one MixMatch iteration per net
+        (on fresh labeled/unlabeled batches; `batch` is not used), as `bench perf` times it."""
+        if self.in_warmup(epoch):
+            return (self.warmup_step(self.model, self.optimizer, batch)
+                    + self.warmup_step(self.model_b, self.optimizer_b, batch)) / 2
+        losses = [next(iter(self.train_net_epoch(k, epoch, max_iters=1)), None) for k in (0, 1)]
+        losses = [loss for loss in losses if loss is not None]
+        return sum(losses) / max(len(losses), 1)
+
+    # --- warm-up ----------------------------------------------------------------------------
+    def train_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits as the training losses see them (dividemix_bs adds the log prior)."""
+        return logits + self.log_prior if self.logit_adjusted else logits
+
+    def warmup_step(self, net: nn.Module, opt: torch.optim.Optimizer, batch: Batch) -> torch.Tensor:
+        logits = self.train_logits(net(batch.x))
+        loss = F.cross_entropy(logits, batch.y)
+        if self.hp["neg_entropy_warmup"]:
+            loss = loss + negative_entropy(logits)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    # --- co-divide --------------------------------------------------------------------------
+    @torch.no_grad()
+    def per_sample_losses(self, net: nn.Module) -> torch.Tensor:
+        """Eval-mode CE of every training sample on un-augmented images (CPU, fp32)."""
+        ctx = self.ctx
+        was_training = net.training
+        net.eval()
+        out = []
+        step = self.hp["eval_batch_size"]
+        for start in range(0, len(ctx.train_y), step):
+            x = ctx.transform(ctx.train_x[start : start + step], train=False)
+            y = ctx.train_y[start : start + step].to(x.device)
+            out.append(F.cross_entropy(net(x).float(), y, reduction="none"))
+        net.train(was_training)
+        return torch.cat(out).cpu()
+
+    def split(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(labeled indices, their clean probabilities, unlabeled indices) for net k, made by the
+        other net's GMM."""
+        prob = self.clean_prob[1 - k]
+        mask = prob > self.hp["p_threshold"]
+        return mask.nonzero().squeeze(1), prob[mask], (~mask).nonzero().squeeze(1)
+
+    def record_split_diagnostics(self) -> None:
+        """Labeled-set size, precision and recall of the clean split, per net's GMM."""
+        diag, y = self.ctx.diagnostics, self.ctx.train_y
+        all_idx = torch.arange(len(y), device=y.device)
+        clean_total = diag.label_accuracy(all_idx, y) / 100.0 * len(y)
+        for name, prob in zip("ab", self.clean_prob):
+            labeled = (prob > self.hp["p_threshold"]).nonzero().squeeze(1).to(y.device)
+            precision = diag.label_accuracy(labeled, y[labeled])
+            diag.record(f"labeled_{name}", float(len(labeled)))
+            diag.record(f"split_precision_{name}", precision)
+            recall = precision * len(labeled) / clean_total if clean_total > 0 and len(labeled) else 0.0
+            diag.record(f"split_recall_{name}", recall)
+
+    # --- MixMatch phase ---------------------------------------------------------------------
+    def two_views(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two augmented views of the samples `index`, drawn in one batched call."""
+        x = self.ctx.train_x[index.to(self.ctx.train_x.device)]
+        views = self.ctx.transform(torch.cat([x, x]), train=True, generator=self.ctx.generator)
+        return views[: len(x)], views[len(x) :]
+
+    def train_net_epoch(self, k: int, epoch: int, max_iters: int | None = None) -> Iterable[torch.Tensor]:
+        """Net k's MixMatch iterations for this epoch (one per labeled batch; unlabeled cycled)."""
+        labeled, weights, unlabeled = self.split(k)
+        if len(labeled) == 0:
+            return
+        if len(unlabeled) == 0:  # the official code would stop here; keep training on all data
+            unlabeled = torch.arange(len(self.ctx.train_y))
+        bs = self.hp["mix_batch_size"]
+        gen = self.ctx.generator
+        labeled_perm = torch.randperm(len(labeled), generator=gen)
+        iters = -(-len(labeled) // bs)  # the official loader keeps the last, smaller batch
+        ramp_iters = len(labeled) // bs + 1  # the official code's num_iter (for the ramp)
+        u_order, u_pos = torch.randperm(len(unlabeled), generator=gen), 0
+        for it in range(iters if max_iters is None else min(iters, max_iters)):
+            pick = labeled_perm[it * bs : (it + 1) * bs]
+            if u_pos >= len(unlabeled):  # cycle the unlabeled loader (its last batch may be short)
+                u_order, u_pos = torch.randperm(len(unlabeled), generator=gen), 0
+            u_pick = unlabeled[u_order[u_pos : u_pos + bs]]
+            u_pos += bs
+            progress = epoch + it / ramp_iters
+            yield self.mixmatch_step(k, labeled[pick], weights[pick], u_pick, progress)
+
+    def mixmatch_step(self, k: int, x_index: torch.Tensor, w: torch.Tensor, u_index: torch.Tensor,
+                      progress: float) -> torch.Tensor:
+        """One DivideMix iteration for net k (the other net frozen in eval mode)."""
+        ctx, hp = self.ctx, self.hp
+        net, other = self.modules()[k], self.modules()[1 - k]
+        opt = self.optimizers()[k]
+        net.train()
+        other.eval()
+        x1, x2 = self.two_views(x_index)
+        u1, u2 = self.two_views(u_index)
+        y = ctx.train_y[x_index.to(ctx.train_y.device)].to(ctx.device)
+        w = w.to(ctx.device)
+        with torch.no_grad():
+            other_u = other(torch.cat([u1, u2])).softmax(1)  # eval mode: batching changes nothing
+            targets_u = co_guess([net(u1).softmax(1), net(u2).softmax(1), *other_u.chunk(2)], hp["temperature"])
+            targets_x = co_refine(net(x1).softmax(1), net(x2).softmax(1),
+                                  F.one_hot(y, ctx.num_classes).float(), w, hp["temperature"])
+        other.train()
+        lam = float(torch.distributions.Beta(hp["alpha"], hp["alpha"]).sample())
+        inputs, targets = mixmatch(torch.cat([x1, x2, u1, u2]),
+                                   torch.cat([targets_x, targets_x, targets_u, targets_u]), lam, ctx.generator)
+        logits = self.train_logits(net(inputs).float())
+        n_x = 2 * len(x_index)
+        loss_x = -(logits[:n_x].log_softmax(1) * targets[:n_x]).sum(1).mean()
+        loss_u = (logits[n_x:].softmax(1) - targets[n_x:]).pow(2).mean()
+        loss = loss_x + lambda_u_ramp(hp["lambda_u"], progress, hp["warmup_epochs"], hp["rampup_epochs"]) * loss_u
+        if hp["uniform_prior"]:
+            loss = loss + uniform_prior_penalty(logits)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    # --- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "model_b": self.model_b.state_dict(), "optimizer_b": self.optimizer_b.state_dict(),
+            "clean_prob": [p.clone() for p in self.clean_prob],
+            "loss_history": [[t.clone() for t in h] for h in self.loss_history],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.model_b.load_state_dict(state["model_b"])
+        self.optimizer_b.load_state_dict(state["optimizer_b"])
+        self.clean_prob = [p.clone() for p in state["clean_prob"]]
+        self.loss_history = [[t.clone() for t in h] for h in state["loss_history"]]
+
+
+@methods.METHODS.register("dividemix_bs", "DivideMix with log noisy class prior added to training logits")
+class DivideMixBalancedSoftmax(DivideMix):
+    """Balanced Softmax inside every training loss (warm-up CE, L_x, L_u, R); co-divide,
+    co-guessing, co-refinement and prediction use the raw logits."""
+
+    logit_adjusted = True
