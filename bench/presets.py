@@ -13,6 +13,7 @@ from bench.config import OptimSpec, RunConfig, ScheduleSpec
 from bench.errors import UsageError, did_you_mean
 from bench.registry import Registry
 from methods import METHODS
+from methods.dividemix import DIVIDEMIX_CIFAR100
 from methods.dynamic_loss import DYNAMIC_LOSS_CIFAR100
 from methods.fsr import FSR_LT_NOISE
 from methods.gdw import GDW_CIFAR100
@@ -57,15 +58,19 @@ class Preset:
     #: extra (noise, imbalance, noise_rate) cells per dataset, beyond the noise × imbalances ×
     #: noise_rates product (e.g. asymmetric-noise columns of a table that exist for CIFAR-10 only)
     extra_cells: dict[str, tuple[tuple[str, float, float], ...]] = field(default_factory=dict)
+    #: overrides for one cell, keyed "dataset/noise/rate" (e.g. "cifar10/asym/0.4") → method → dict
+    cell_hparams: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def cells(self, dataset: str) -> list[tuple[str, float, float]]:
         """The (noise, imbalance, noise_rate) cells of `dataset`, in table order."""
         grid = [(self.noise, rho, rate) for rho in self.imbalances for rate in self.noise_rates]
         return grid + [c for c in self.extra_cells.get(dataset, ()) if c not in grid]
 
-    def hparams_for(self, method: str, dataset: str) -> dict[str, Any]:
-        """The overrides of `method`'s defaults in this preset on `dataset`."""
-        return {**self.method_hparams.get(method, {}), **self.dataset_hparams.get(dataset, {}).get(method, {})}
+    def hparams_for(self, method: str, dataset: str, noise: str = "", rate: float | None = None) -> dict[str, Any]:
+        """The overrides of `method`'s defaults in this preset on `dataset` (and in one cell)."""
+        cell = self.cell_hparams.get(f"{dataset}/{noise}/{rate:g}", {}) if rate is not None else {}
+        return {**self.method_hparams.get(method, {}), **self.dataset_hparams.get(dataset, {}).get(method, {}),
+                **cell.get(method, {})}
 
     def meta_for(self, dataset: str) -> int:
         return self.meta_per_class_by_dataset.get(dataset, self.meta_per_class)
@@ -91,6 +96,7 @@ FMNIST_RECIPE = Recipe(
 )
 DL_RATES = (0.1, 0.2, 0.3, 0.4, 0.5)
 DYNAMIC_LOSS_FAMILY = ("dynamic_loss", "dynamic_loss_bs", "dynamic_loss_la")
+DIVIDEMIX_FAMILY = ("dividemix", "dividemix_bs")
 
 #: FSR in the LT + noise grids: its LT+noise setting (FSR Table 7), but the re-weighting starts
 #: after `meta_start_epoch` = 20 epochs (its noise default) on the 300-epoch cosine recipe, which
@@ -98,14 +104,19 @@ DYNAMIC_LOSS_FAMILY = ("dynamic_loss", "dynamic_loss_bs", "dynamic_loss_la")
 #: Fashion-MNIST epochs.
 FSR_IN_LT_NOISE_GRIDS = {**FSR_LT_NOISE, "meta_start_epoch": 20}
 #: CIFAR-100 settings of the methods that have one
-CIFAR100_HPARAMS = {"gdw": GDW_CIFAR100, **{m: DYNAMIC_LOSS_CIFAR100 for m in DYNAMIC_LOSS_FAMILY}}
+CIFAR100_HPARAMS = {"gdw": GDW_CIFAR100, **{m: DYNAMIC_LOSS_CIFAR100 for m in DYNAMIC_LOSS_FAMILY},
+                    **{m: DIVIDEMIX_CIFAR100 for m in DIVIDEMIX_FAMILY}}
+# DivideMix in the LT + noise grids keeps its uniform-prior regulariser on: the "DivideMix" row of
+# DL Tables 2/3 is the official code, and `dividemix_bs` is the LT-aware baseline beside it
+# (methods.md §4.3). `--hp uniform_prior=false` (run one) switches it off.
 
 PRESETS.add("quick", Preset(
     description="smoke grid: digits, MLP, every method, rho {1,10} x sym {0,0.4}, 1 seed, 3 epochs",
     datasets=("digits",), recipe=QUICK_RECIPE, noise="sym",
     imbalances=(1, 10), noise_rates=(0.0, 0.4), seeds=(0,),
     # warm-up phases shortened so that 3 epochs reach every method's main phase
-    method_hparams={"fsr": {"meta_start_epoch": 1}, **{m: {"warmup_epochs": 1} for m in DYNAMIC_LOSS_FAMILY}},
+    method_hparams={"fsr": {"meta_start_epoch": 1},
+                    **{m: {"warmup_epochs": 1} for m in DYNAMIC_LOSS_FAMILY + DIVIDEMIX_FAMILY}},
 ))
 PRESETS.add("fmnist-n-lt", Preset(
     description="Dynamic Loss Table 2 protocol on Fashion-MNIST: lt-prior noise, small CNN, 3 seeds",
@@ -184,7 +195,7 @@ def expand(
                 )
                 for m in chosen:
                     runs.append(make_run(data, m, preset.recipe, seed, epochs,
-                                         preset.hparams_for(m, dataset), preset=name))
+                                         preset.hparams_for(m, dataset, noise, rate), preset=name))
     return runs
 
 

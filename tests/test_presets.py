@@ -63,3 +63,13 @@ def test_extra_cells_extend_the_product_for_one_dataset():
                     extra_cells={"cifar10": (("asym", 1, 0.4), ("sym", 1, 0.2))})
     assert preset.cells("cifar10") == [("sym", 1, 0.2), ("sym", 1, 0.4), ("asym", 1, 0.4)]
     assert preset.cells("cifar100") == [("sym", 1, 0.2), ("sym", 1, 0.4)]
+
+
+def test_cell_hyperparameters_apply_to_their_cell_only():
+    asym = runs_of("dl-table5", method="dividemix", dataset="cifar10", noise="asym")
+    sym = runs_of("dl-table5", method="dividemix", dataset="cifar10", noise="sym", noise_rate=0.2)
+    assert asym and all(c.hparams["neg_entropy_warmup"] and c.hparams["lambda_u"] == 0.0 for c in asym)
+    assert sym and all(not c.hparams["neg_entropy_warmup"] and c.hparams["lambda_u"] == 0.0 for c in sym)
+    c100 = runs_of("dl-table5", method="dividemix", dataset="cifar100")
+    assert {c.hparams["warmup_epochs"] for c in c100} == {30}
+    assert not runs_of("dl-table5", dataset="cifar100", noise="asym")
