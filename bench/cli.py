@@ -120,13 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     desc.add_argument("--download", action="store_true")
 
     perf = sub.add_parser("perf", help="time each method's training step side by side")
-    perf.add_argument("--backbone", default="resnet32")
+    perf.add_argument("--backbone", help="default: resnet32 (with --epoch: the dataset's recipe backbone)")
     perf.add_argument("--batch", type=int, default=128)
     perf.add_argument("--device", default="cpu")
     perf.add_argument("--methods", type=parse_methods)
     perf.add_argument("--iters", type=int, default=20, help="timed iterations per method")
     perf.add_argument("--warmup", type=int, default=3)
     perf.add_argument("--json", action="store_true")
+    perf.add_argument("--epoch", action="store_true",
+                      help="time one post-warm-up DivideMix epoch on real data against a CE epoch and its cost model")
+    perf.add_argument("--method", default="dividemix", help="with --epoch: a DivideMix-family method")
+    perf.add_argument("--dataset", default="fashion-mnist", help="with --epoch")
+    perf.add_argument("--noise", default="sym", help="with --epoch")
+    perf.add_argument("--noise-rate", type=float, default=0.4, help="with --epoch")
+    perf.add_argument("--imbalance", type=float, default=1.0, help="with --epoch")
+    perf.add_argument("--warmup-epochs", type=int, default=1, help="with --epoch: warm-up epochs before the timed one")
+    perf.add_argument("--data-root", help="with --epoch")
 
     val = sub.add_parser("validate", help="resolve every run of the presets without training")
     val.add_argument("--preset", help="default: all presets")
@@ -250,7 +259,17 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
 def cmd_perf(args: argparse.Namespace) -> int:
     from bench.perf import format_table, run_perf
 
-    rows = run_perf(backbone=args.backbone, batch=args.batch, device=args.device,
+    if args.epoch:
+        from bench.perf_epoch import format_epoch_perf, run_epoch_perf
+
+        result = run_epoch_perf(
+            method=args.method, dataset=args.dataset, backbone=args.backbone,
+            imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
+            warmup_epochs=args.warmup_epochs, device=args.device, data_root=args.data_root,
+        )
+        print(json.dumps(result) if args.json else format_epoch_perf(result))
+        return 0
+    rows = run_perf(backbone=args.backbone or "resnet32", batch=args.batch, device=args.device,
                     methods=args.methods, iters=args.iters, warmup=args.warmup)
     print(json.dumps(rows) if args.json else format_table(rows))
     return 0

@@ -53,19 +53,23 @@ class TrialOptions:
     diverge_loss: float = 1e4
 
 
-def evaluate(method: Method, bundle: DataBundle, transform: BatchTransform, batch_size: int) -> float:
-    """Test accuracy (%) of `method.predict` on the untouched test set."""
+def evaluate(method: Method, bundle: DataBundle, transform: BatchTransform, batch_size: int) -> dict[str, float]:
+    """Test accuracy (%) of `method.predict` on the untouched test set ("test_acc"), and of each
+    of its networks where it has several ("test_acc_<name>")."""
     for module in method.modules():
         module.eval()
-    correct = torch.zeros((), dtype=torch.long, device=bundle.test_y.device)
+    correct: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for start in range(0, len(bundle.test_y), batch_size):
             x = transform(bundle.test_x[start : start + batch_size], train=False)
-            pred = method.predict(x).argmax(dim=1)
-            correct += (pred == bundle.test_y[start : start + batch_size]).sum()
+            y = bundle.test_y[start : start + batch_size]
+            logits, heads = method.predict_heads(x)
+            for name, out in {"test_acc": logits, **{f"test_acc_{k}": v for k, v in heads.items()}}.items():
+                hits = (out.argmax(dim=1) == y).sum()
+                correct[name] = correct[name] + hits if name in correct else hits
     for module in method.modules():
         module.train()
-    return correct.item() * 100.0 / len(bundle.test_y)
+    return {name: c.item() * 100.0 / len(bundle.test_y) for name, c in correct.items()}
 
 
 def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, generator: torch.Generator) -> Method:
@@ -183,10 +187,10 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
             intervals.extend(epoch_intervals)
             if not math.isfinite(loss) or loss > opts.diverge_loss:
                 raise TrainingFailed(f"training loss {loss:.4g} at epoch {epoch} (non-finite or diverging)")
-            acc = evaluate(method, bundle, method.ctx.transform, opts.eval_batch_size)
+            accs = evaluate(method, bundle, method.ctx.transform, opts.eval_batch_size)
             row = {
                 "epoch": epoch,
-                "test_acc": acc,
+                **accs,
                 "train_loss": loss,
                 "lr": lr,
                 "sec_per_iter": timing.median(epoch_intervals),

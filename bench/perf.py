@@ -24,6 +24,9 @@ from methods.base import Diagnostics
 
 NUM_CLASSES = 10
 META_PER_CLASS = 10
+#: the step is timed at the last of this many epochs: past every method's default warm-up
+#: (DivideMix's is 10 epochs, Dynamic Loss's 5)
+PERF_EPOCHS = 20
 #: input (channels, size) the backbones are sized for
 INPUT_SHAPES = {"mlp": (1, 28), "small_cnn": (1, 28)}
 
@@ -58,7 +61,7 @@ def make_step(name: str, backbone: str, batch: int, device: torch.device) -> Cal
     train_y = torch.randint(0, NUM_CLASSES, (n_train,), generator=gen).to(device)
     meta_y = torch.arange(NUM_CLASSES).repeat_interleave(META_PER_CLASS).to(device)
     ctx = MethodContext(
-        num_classes=NUM_CLASSES, in_channels=channels, image_size=size, epochs=10, batch_size=batch,
+        num_classes=NUM_CLASSES, in_channels=channels, image_size=size, epochs=PERF_EPOCHS, batch_size=batch,
         steps_per_epoch=8, device=device, optim=optim, train_y=train_y,
         noisy_counts=torch.bincount(train_y.cpu(), minlength=NUM_CLASSES).tolist(),
         model_factory=factory, transform=lambda t, train=True, generator=None: t.float(),

@@ -154,6 +154,12 @@ class Method:
         """Test-time logits (the engine has switched `modules()` to eval mode)."""
         return self.model(x)
 
+    @torch.no_grad()
+    def predict_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Test-time logits and, for methods with several networks, each network's own logits
+        by name (the engine records their accuracies as `test_acc_<name>`)."""
+        return self.predict(x), {}
+
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
 

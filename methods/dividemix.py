@@ -158,6 +158,12 @@ class DivideMix(Method):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x) + self.model_b(x)
 
+    @torch.no_grad()
+    def predict_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The ensemble (sum of logits) and each net's own logits."""
+        a, b = self.model(x), self.model_b(x)
+        return a + b, {"a": a, "b": b}
+
     def in_warmup(self, epoch: int) -> bool:
         return epoch < self.hp["warmup_epochs"]
 

@@ -217,8 +217,10 @@ def test_mixmatch_phase_is_deterministic(mixmatch_phase):
 
 
 def test_balanced_digits_run_learns_and_filters_noise():
-    """Balanced digits, 40 % sym noise (≈36 % wrong labels): the split is far cleaner than the data."""
-    cfg = digits_run("dividemix", epochs=6, imbalance=1)
+    """Balanced digits, 40 % sym noise (≈36 % wrong labels): the split is far cleaner than the data,
+    and the ensemble ends above CE trained for the same 20 epochs (95.2 % vs 90.8 %: CE
+    memorises the noise by then)."""
+    cfg = digits_run("dividemix", epochs=20, imbalance=1)
     cfg = dataclasses.replace(cfg, hparams={**cfg.hparams, "warmup_epochs": 3})
     rec = run_trial(cfg)
     assert rec["status"] == "done", rec["error"]
@@ -226,6 +228,10 @@ def test_balanced_digits_run_learns_and_filters_noise():
     assert last["test_acc"] > 10.0 + 60.0  # chance is 10 %
     assert last["split_precision_a"] > 90.0 and last["split_precision_b"] > 90.0
     assert last["split_recall_a"] > 70.0
+    # each net's own accuracy is recorded beside the ensemble's
+    assert {"test_acc_a", "test_acc_b"} <= set(last)
+    ce = run_trial(digits_run("ce", epochs=20, imbalance=1))
+    assert last["test_acc"] > ce["summary"]["last_acc"]
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """`bench perf` output shape (timing values themselves are benchmarks, not tests)."""
 import json
+import pytest
 
 from bench.cli import main
 from bench.perf import run_perf
@@ -23,3 +24,21 @@ def test_cli_json_is_one_list_with_the_documented_keys(capsys):
     for r in rows:
         assert {"method", "sec_per_iter", "ratio_to_ce", "peak_mem_mb"} <= set(r)
         assert r["peak_mem_mb"] > 0
+
+
+def test_epoch_mode_measures_a_dividemix_epoch_against_ce_and_its_cost_model():
+    import math
+
+    from bench.errors import UsageError
+    from bench.perf_epoch import format_epoch_perf, run_epoch_perf
+
+    r = run_epoch_perf("dividemix", dataset="digits", backbone="mlp", step_repeats=3)
+    labeled = [f * r["train_size"] for f in r["labeled_fraction"]]
+    assert r["iterations"] == sum(math.ceil(round(n) / 64) for n in labeled)
+    assert all(0.0 < f < 1.0 for f in r["labeled_fraction"])
+    assert r["epoch_s"] > r["ce_epoch_s"] > 0 and r["ratio_to_ce"] == r["epoch_s"] / r["ce_epoch_s"]
+    parts = r["iterations"] * r["mixmatch_step_s"] + 2 * r["inference_pass_s"] + 2 * r["gmm_fit_s"]
+    assert r["model_s"] == pytest.approx(parts)
+    assert "measured / model" in format_epoch_perf(r)
+    with pytest.raises(UsageError, match="DivideMix"):
+        run_epoch_perf("ce", dataset="digits", backbone="mlp")
