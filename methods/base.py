@@ -8,7 +8,7 @@ labels and class counts, the trusted meta set only for methods that declare
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -16,6 +16,13 @@ import torch
 from torch import nn
 
 from bench.config import OptimSpec
+
+
+def check_choices(hparams: Mapping[str, Any], allowed: Mapping[str, Sequence[Any]]) -> None:
+    """Raise ValueError naming the first hyperparameter whose value is not one of its choices."""
+    for key, choices in allowed.items():
+        if hparams[key] not in choices:
+            raise ValueError(f"{key} must be one of {tuple(choices)}, got {hparams[key]!r}")
 
 
 @dataclass

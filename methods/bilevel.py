@@ -39,9 +39,6 @@ from torch.func import functional_call
 
 BN_MODES = ("scratch", "real")
 
-#: a hook that may replace a parameter's virtual gradient (e.g. FaMUS's gate): (name, grad) -> grad
-GradGate = Callable[[str, Tensor], Tensor]
-
 
 @dataclass(frozen=True)
 class VirtualSGD:
@@ -85,6 +82,35 @@ def momentum_buffers(optimizer: torch.optim.Optimizer, params: Mapping[str, Tens
     return out
 
 
+def virtual_gradients(
+    params: Mapping[str, Tensor], loss: Tensor, names: Collection[str], create_graph: bool = True,
+) -> dict[str, Tensor]:
+    """∂loss/∂params[name] for each of `names` (zeros where unused), graph kept if `create_graph`."""
+    unknown = set(names) - set(params)
+    if unknown:
+        raise KeyError(f"look_ahead: no parameters named {sorted(unknown)}")
+    names = list(names)
+    raw = torch.autograd.grad(loss, [params[n] for n in names], create_graph=create_graph, allow_unused=True)
+    return {n: torch.zeros_like(params[n]) if g is None else g for n, g in zip(names, raw)}
+
+
+def fast_weights(
+    params: Mapping[str, Tensor], grads: Mapping[str, Tensor], lr: float, rule: VirtualSGD = VirtualSGD(),
+    buffers: Mapping[str, Tensor] | None = None, constant: Collection[str] = (),
+) -> dict[str, Tensor]:
+    """θ̂ = θ − α·step(g) for every name in `grads` (detached for names in `constant`); every
+    other parameter stays at θ, detached. `buffers` are the momentum buffers of `rule`."""
+    buffers = buffers or {}
+    fast = {}
+    for name, p in params.items():
+        if name not in grads:
+            fast[name] = p.detach()
+            continue
+        moved = p - lr * rule.direction(p, grads[name], buffers.get(name))
+        fast[name] = moved.detach() if name in constant else moved
+    return fast
+
+
 def look_ahead(
     params: Mapping[str, Tensor],
     loss: Tensor,
@@ -93,42 +119,23 @@ def look_ahead(
     first_order: Collection[str] = (),
     rule: VirtualSGD = VirtualSGD(),
     buffers: Mapping[str, Tensor] | None = None,
-    gate: GradGate | None = None,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Fast weights θ̂ after one virtual step on `loss`, and the virtual gradients.
 
     `params` maps names to the live parameters; `second_order=None` means all of them.
     Returns ``(fast, grads)``: `fast` has an entry for every name in `params`; `grads` holds
-    the virtual gradient (still attached to the graph) of each second- and first-order name,
-    after `gate` if one is given. `buffers` are the momentum buffers of `rule`.
+    the virtual gradient (still attached to the graph) of each second- and first-order name.
+    `buffers` are the momentum buffers of `rule`. Methods that must see every gradient before
+    choosing the sets (FaMUS) call `virtual_gradients` and `fast_weights` themselves.
     """
-    second = list(params) if second_order is None else [n for n in params if n in set(second_order)]
-    first = [n for n in params if n in set(first_order) and n not in set(second)]
-    unknown = (set(second_order or ()) | set(first_order)) - set(params)
+    chosen = set(params) if second_order is None else set(second_order)
+    second = [n for n in params if n in chosen]
+    first = [n for n in params if n in set(first_order) and n not in chosen]
+    unknown = (chosen | set(first_order)) - set(params)
     if unknown:
         raise KeyError(f"look_ahead: no parameters named {sorted(unknown)}")
-    names = second + first
-    raw = torch.autograd.grad(
-        loss, [params[n] for n in names], create_graph=bool(second), allow_unused=True
-    )
-    buffers = buffers or {}
-    fast: dict[str, Tensor] = {}
-    grads: dict[str, Tensor] = {}
-    for name, g in zip(names, raw):
-        p = params[name]
-        g = torch.zeros_like(p) if g is None else g
-        if gate is not None:
-            g = gate(name, g)
-        grads[name] = g
-        step = rule.direction(p, g, buffers.get(name))
-        if name in first:  # moved, but a constant of the meta gradient
-            fast[name] = (p - lr * step).detach()
-        else:
-            fast[name] = p - lr * step
-    for name, p in params.items():
-        if name not in fast:
-            fast[name] = p.detach()
-    return fast, grads
+    grads = virtual_gradients(params, loss, second + first, create_graph=bool(second))
+    return fast_weights(params, grads, lr, rule, buffers, constant=first), grads
 
 
 def functional_forward(module: nn.Module, fast: Mapping[str, Tensor], x: Tensor, bn: str = "scratch") -> Tensor:

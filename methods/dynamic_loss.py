@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import methods
-from methods.base import Batch, Method, MethodContext
+from methods.base import Batch, Method, MethodContext, check_choices
 from methods.bilevel import (
     BN_MODES, MetaSampler, VirtualSGD, apply_gradients, functional_forward, look_ahead, meta_gradients,
     momentum_buffers,
@@ -197,8 +197,7 @@ class DynamicMetaNet(nn.Module):
 
     def __init__(self, bins: int, num_classes: int, hp: dict[str, Any]) -> None:
         super().__init__()
-        if hp["mg_input"] not in MG_INPUTS:
-            raise ValueError(f"mg_input must be one of {MG_INPUTS}, got {hp['mg_input']!r}")
+        check_choices(hp, {"mg_input": MG_INPUTS})
         self.lc = LabelCorrector(bins, num_classes, hp["hidden"], hp["mlp_depth"], hp["lc_last_bias"])
         self.mg = MarginGenerator(num_classes, hp["hidden"], hp["mlp_depth"], hp["mg_last_bias"],
                                   hp["mg_input"] == "embedding")
@@ -249,8 +248,7 @@ class DynamicLoss(Method):
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
-        if hparams["bn"] not in BN_MODES:
-            raise ValueError(f"bn must be one of {BN_MODES}, got {hparams['bn']!r}")
+        check_choices(hparams, {"bn": BN_MODES})
         if ctx.train_x is None:
             raise ValueError("DynamicLoss needs ctx.train_x (the un-augmented training images)")
         n_min = min(ctx.noisy_counts)

@@ -5,7 +5,7 @@ the meta gradient to the weighting net V flows only through the layers that a le
 per-layer gradient sampler switches on (paper Eq. 9). Per iteration:
 
 1. virtual step as MW-Net: one forward at θ, V-weighted loss, virtual gradients g of every
-   parameter (`look_ahead`, graph kept);
+   parameter (`virtual_gradients`, graph kept);
 2. per eligible layer l, the sampler Γ_l (FC D_out→128 → PReLU → FC 128→2, hard Gumbel-softmax,
    straight-through) reads ḡ_l, the avg-pooled virtual gradient of the layer's kernel (mean over
    every dim but the output-channel dim, shape D_out, detached; Eq. 8) and outputs r_l ∈ {0, 1};
@@ -39,13 +39,12 @@ the lowest on layer with ``off_gate_gradient=False``, and at the backbone's last
 ``eligible="last_stage"``. The forward, the virtual backward (graph kept for every layer, as in
 the code), the meta forward and the actual step cost what they cost in MW-Net.
 
-**Why `look_ahead` without its `gate` hook.** The hook sees one gradient at a time, but the
-sampler decisions must be known on the host before the fast weights are built (an off layer is
-a different graph, not a zero), and deciding layer by layer would cost one host sync per layer
-(the official code's `if grad_act > 0.5`). So `look_ahead` computes all virtual gradients
-(second order for the sampled layers and the FC, first order for ineligible ones), all samplers
-run batched, the decisions come to the host in one transfer per step, and the sampled layers'
-fast weights are rebuilt here with the core's `VirtualSGD` rule. The per-epoch diagnostics
+**The core's two halves, not `look_ahead`.** The sampler decisions must be known on the host
+before the fast weights are built (an off layer is a different graph, not a zero), and deciding
+layer by layer would cost one host sync per layer (the official code's `if grad_act > 0.5`).
+So `virtual_gradients` computes every virtual gradient with its graph, all samplers run
+batched, the decisions come to the host in one transfer per step, and `fast_weights` builds θ̂
+from the gated gradients (ineligible layers moved as constants). The per-epoch diagnostics
 reuse those host decisions, so they add no sync.
 """
 from __future__ import annotations
@@ -60,8 +59,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import methods
-from methods.base import Batch, MethodContext
-from methods.bilevel import VirtualSGD, apply_gradients, functional_forward, look_ahead, meta_gradients
+from methods.base import Batch, MethodContext, check_choices
+from methods.bilevel import VirtualSGD, apply_gradients, fast_weights, functional_forward, meta_gradients, virtual_gradients
 from methods.mwnet import MWNet, weighted_mean
 
 LAYER_UNITS = ("module", "tensor")
@@ -283,11 +282,8 @@ class FaMUS(MWNet):
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
-        for key, allowed in (("eligible", ELIGIBLE), ("layer_unit", LAYER_UNITS),
-                             ("sampler_input", SAMPLER_INPUTS), ("rate_loss", RATE_LOSSES),
-                             ("grad_loss", GRAD_LOSSES)):
-            if hparams[key] not in allowed:
-                raise ValueError(f"{key} must be one of {allowed}, got {hparams[key]!r}")
+        check_choices(hparams, {"eligible": ELIGIBLE, "layer_unit": LAYER_UNITS, "sampler_input": SAMPLER_INPUTS,
+                                "rate_loss": RATE_LOSSES, "grad_loss": GRAD_LOSSES})
         self.rule = VirtualSGD()  # MW-Net's plain virtual SGD
         self.fc_names = classifier_names(self.model)
         self.fc_kernel = next(n for n in self.fc_names if n.rsplit(".", 1)[-1] == "weight")
@@ -322,17 +318,18 @@ class FaMUS(MWNet):
         v = self.vnet(losses.detach() if self.hp["detach_loss_input"] else losses)
         loss = weighted_mean(losses, v, self.hp["weight_norm"])
         lr = self.current_lr()
-        fast, grads = look_ahead(self.params, loss, lr, second_order=self.sampled_names + self.fc_names,
-                                 first_order=self.frozen_names, rule=self.rule)
+        grads = virtual_gradients(self.params, loss, self.sampled_names + self.fc_names + self.frozen_names)
         gate, on = self.sample_gates(grads)
+        gated = {name: grads[name] for name in self.fc_names}
         for layer, r, is_on in zip(self.layers, gate.unbind(0), on):
             for name in layer.params:
-                p, g = self.params[name], grads[name]
+                g = grads[name]
                 if is_on:
-                    gated = r * g
+                    gated[name] = r * g
                 else:
-                    gated = (1.0 - r) * g.detach() if self.hp["off_gate_gradient"] else g.detach()
-                fast[name] = p - lr * self.rule.direction(p, gated, None)
+                    gated[name] = (1.0 - r) * g.detach() if self.hp["off_gate_gradient"] else g.detach()
+        gated.update({name: grads[name] for name in self.frozen_names})
+        fast = fast_weights(self.params, gated, lr, self.rule, constant=self.frozen_names)
         self._count(on)
         return GatedLookAhead(fast, grads, gate, on)
 

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import methods
-from methods.base import Batch, Method, MethodContext
+from methods.base import Batch, Method, MethodContext, check_choices
 from methods.bilevel import BN_MODES, VirtualSGD, functional_forward, look_ahead, meta_gradients, momentum_buffers
 
 WEIGHT_MODES = ("clip", "shift")
@@ -226,10 +226,7 @@ class FSR(Method):
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
-        if hparams["weight_mode"] not in WEIGHT_MODES:
-            raise ValueError(f"weight_mode must be one of {WEIGHT_MODES}, got {hparams['weight_mode']!r}")
-        if hparams["bn"] not in BN_MODES:
-            raise ValueError(f"bn must be one of {BN_MODES}, got {hparams['bn']!r}")
+        check_choices(hparams, {"weight_mode": WEIGHT_MODES, "bn": BN_MODES})
         if ctx.train_x is None:
             raise ValueError("FSR builds its dictionary from the training images (ctx.train_x)")
         n, c, dev = len(ctx.train_y), ctx.num_classes, ctx.device

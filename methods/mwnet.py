@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import methods
-from methods.base import Batch, Method, MethodContext
+from methods.base import Batch, Method, MethodContext, check_choices
 from methods.bilevel import (
     BN_MODES, MetaSampler, VirtualSGD, apply_gradients, functional_forward, look_ahead, meta_gradients,
 )
@@ -95,10 +95,7 @@ class MWNet(Method):
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
-        if hparams["weight_norm"] not in WEIGHT_NORMS:
-            raise ValueError(f"weight_norm must be one of {WEIGHT_NORMS}, got {hparams['weight_norm']!r}")
-        if hparams["bn"] not in BN_MODES:
-            raise ValueError(f"bn must be one of {BN_MODES}, got {hparams['bn']!r}")
+        check_choices(hparams, {"weight_norm": WEIGHT_NORMS, "bn": BN_MODES})
         if ctx.meta_x is None or ctx.meta_y is None:
             raise ValueError(f"{type(self).__name__} needs the trusted meta set")
         self.params = dict(self.model.named_parameters())

@@ -1,9 +1,26 @@
-"""Shared builders for the tests."""
+"""Shared builders for the tests, and the short exact-value runs kept in tests/golden/runs/.
+
+Every registered method has `<method>.json`: a 2-epoch digits run with its defaults. Methods
+whose defaults stay in a warm-up phase that long also have a `PHASE_RUNS` entry that reaches
+their main phase. Regenerate after a deliberate change with
+`python tests/golden/regenerate.py [name ...]` and review the diff.
+"""
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
 from bench.config import OptimSpec, RunConfig, ScheduleSpec
+from bench.engine import run_trial
 from bench.presets import resolve_hparams
+from methods.famus import FAMUS_CODE
 from noisytail_datasets import DataSpec
+
+GOLDEN_RUNS = Path(__file__).parent / "golden" / "runs"
 
 
 def digits_run(method: str = "ce", epochs: int = 2, lr: float = 0.05, **data) -> RunConfig:
@@ -13,3 +30,57 @@ def digits_run(method: str = "ce", epochs: int = 2, lr: float = 0.05, **data) ->
         data=DataSpec(**spec), method=method, backbone="mlp", epochs=epochs, batch_size=64, seed=0,
         optim=OptimSpec(lr=lr), schedule=ScheduleSpec(name="cosine"), hparams=resolve_hparams(method),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseRun:
+    """A digits run of `method` for `epochs` with `hparams` over its defaults; `keys` are kept."""
+
+    method: str
+    epochs: int
+    hparams: dict[str, Any]
+    keys: tuple[str, ...]
+
+
+#: short runs that reach a method's main phase (file name -> run)
+PHASE_RUNS: dict[str, PhaseRun] = {
+    # one warm-up epoch, then two co-divide + MixMatch epochs
+    "dividemix_mixmatch": PhaseRun("dividemix", 3, {"warmup_epochs": 1}, (
+        "test_acc", "train_loss", "labeled_a", "labeled_b", "split_precision_a", "split_recall_b")),
+    # one warm-up epoch, then two meta-phase epochs
+    "dynamic_loss_meta_phase": PhaseRun("dynamic_loss", 3, {"warmup_epochs": 1}, (
+        "test_acc", "train_loss", "lc_label_acc", "lc_weight_mean", "meta_set_size", "samples")),
+    # re-weighting from the start, with a dictionary small enough for refreshes to matter
+    "fsr_meta_phase": PhaseRun("fsr", 3, {"meta_start_epoch": 0, "dictionary_size": 100, "probe_size": 50},
+                               ("test_acc", "train_loss", "dict_purity", "zero_weight_pct")),
+    # the official-code variant (last stage, per tensor, code losses)
+    "famus_code": PhaseRun("famus", 2, FAMUS_CODE, ("test_acc", "train_loss", "famus_active_frac")),
+}
+
+
+def epoch_series(method: str, epochs: int, hparams: dict[str, Any], keys: tuple[str, ...]) -> dict[str, list]:
+    """Per-epoch values of `keys` (-1.0 where an epoch lacks one) from a digits run."""
+    cfg = digits_run(method, epochs=epochs)
+    rec = run_trial(dataclasses.replace(cfg, hparams=resolve_hparams(method, hparams)))
+    assert rec["status"] == "done", rec["error"]
+    return {k: [e.get(k, -1.0) for e in rec["epochs"]] for k in keys}
+
+
+def golden_numbers(name: str) -> dict[str, list]:
+    """The numbers of golden run `name`: a `PHASE_RUNS` entry or a registered method's default run."""
+    run = PHASE_RUNS.get(name) or PhaseRun(name, 2, {}, ("test_acc", "train_loss"))
+    return epoch_series(run.method, run.epochs, run.hparams, run.keys)
+
+
+def write_golden(name: str, numbers: dict[str, list]) -> Path:
+    path = GOLDEN_RUNS / f"{name}.json"
+    path.write_text(json.dumps(numbers, indent=1) + "\n")
+    return path
+
+
+def assert_matches_golden(name: str, got: dict[str, list]) -> None:
+    """`got` equals tests/golden/runs/<name>.json to 1e-4, key by key."""
+    path = GOLDEN_RUNS / f"{name}.json"
+    assert path.exists(), f"no golden numbers for '{name}': run python tests/golden/regenerate.py {name}"
+    for key, values in json.loads(path.read_text()).items():
+        assert got[key] == pytest.approx(values, abs=1e-4), key

@@ -5,36 +5,29 @@ the 10 warm-up epochs. The co-divide + MixMatch phase is pinned by `test_mixmatc
 a digits run with one warm-up epoch whose numbers live in
 tests/golden/runs/dividemix_mixmatch.json. After a deliberate change, regenerate them with
 
-    python tests/test_dividemix.py --regenerate
+    python tests/golden/regenerate.py dividemix_mixmatch
 
 and review the diff.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent))
+from helpers import assert_matches_golden, digits_run, golden_numbers
 
-from helpers import digits_run  # noqa: E402
-
-from bench.backbones import build_backbone  # noqa: E402
-from bench.config import OptimSpec  # noqa: E402
-from bench.engine import run_trial  # noqa: E402
-from methods import METHODS, Batch, MethodContext  # noqa: E402
-from methods.base import Diagnostics  # noqa: E402
-from methods.dividemix import (  # noqa: E402
+from bench.backbones import build_backbone
+from bench.config import OptimSpec
+from bench.engine import run_trial
+from methods import METHODS, Batch, MethodContext
+from methods.base import Diagnostics
+from methods.dividemix import (
     DivideMix, DivideMixBalancedSoftmax, co_guess, co_refine, gmm_clean_probability, lambda_u_ramp,
     mixmatch, normalise_losses, sharpen, uniform_prior_penalty,
 )
 
-GOLDEN = Path(__file__).parent / "golden" / "runs" / "dividemix_mixmatch.json"
 SIZE = 4  # images are 1 × 4 × 4
 
 
@@ -191,29 +184,17 @@ def test_train_step_after_warmup_updates_both_nets():
 
 
 # --- digits runs ------------------------------------------------------------------------------
-def mixmatch_phase_numbers() -> dict:
-    """A digits run (40 % sym, ρ=10) with one warm-up epoch and two co-divide + MixMatch epochs."""
-    cfg = digits_run("dividemix", epochs=3)
-    cfg = dataclasses.replace(cfg, hparams={**cfg.hparams, "warmup_epochs": 1})
-    rec = run_trial(cfg)
-    assert rec["status"] == "done", rec["error"]
-    keys = ("test_acc", "train_loss", "labeled_a", "labeled_b", "split_precision_a", "split_recall_b")
-    return {k: [e.get(k, -1.0) for e in rec["epochs"]] for k in keys}
-
-
 @pytest.fixture(scope="module")
 def mixmatch_phase() -> dict:
-    return mixmatch_phase_numbers()
+    return golden_numbers("dividemix_mixmatch")
 
 
 def test_mixmatch_phase_regression(mixmatch_phase):
-    golden = json.loads(GOLDEN.read_text())
-    for key, values in golden.items():
-        assert mixmatch_phase[key] == pytest.approx(values, abs=1e-4), key
+    assert_matches_golden("dividemix_mixmatch", mixmatch_phase)
 
 
 def test_mixmatch_phase_is_deterministic(mixmatch_phase):
-    assert mixmatch_phase_numbers() == mixmatch_phase
+    assert golden_numbers("dividemix_mixmatch") == mixmatch_phase
 
 
 def test_balanced_digits_run_learns_and_filters_noise():
@@ -233,9 +214,3 @@ def test_balanced_digits_run_learns_and_filters_noise():
     ce = run_trial(digits_run("ce", epochs=20, imbalance=1))
     assert last["test_acc"] > ce["summary"]["last_acc"]
 
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--regenerate"]:
-        sys.exit("usage: python tests/test_dividemix.py --regenerate")
-    GOLDEN.write_text(json.dumps(mixmatch_phase_numbers(), indent=1) + "\n")
-    print(f"wrote {GOLDEN}")

@@ -6,38 +6,29 @@ fine-tune pass) is pinned by `test_meta_phase_regression`, a digits run with one
 whose numbers live in tests/golden/runs/dynamic_loss_meta_phase.json. After a deliberate change,
 regenerate them with
 
-    python tests/test_dynamic_loss.py --regenerate
+    python tests/golden/regenerate.py dynamic_loss_meta_phase
 
 and review the diff.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent))
+from helpers import assert_matches_golden, golden_numbers
 
-from helpers import digits_run  # noqa: E402
-
-from bench.backbones import build_backbone  # noqa: E402
-from bench.config import OptimSpec  # noqa: E402
-from bench.engine import run_trial  # noqa: E402
-from methods import METHODS, Batch, MethodContext  # noqa: E402
-from methods.base import Diagnostics  # noqa: E402
-from methods.bilevel import functional_forward  # noqa: E402
-from methods.dynamic_loss import (  # noqa: E402
+from bench.backbones import build_backbone
+from bench.config import OptimSpec
+from methods import METHODS, Batch, MethodContext
+from methods.base import Diagnostics
+from methods.bilevel import functional_forward
+from methods.dynamic_loss import (
     DynamicLoss, DynamicMetaNet, base_margin, hierarchical_sample, loss_rank_bins,
 )
 
-GOLDEN = Path(__file__).parent / "golden" / "runs" / "dynamic_loss_meta_phase.json"
 NUM_CLASSES = 10
 SIZE = 4  # images are 1 × 4 × 4
 
@@ -231,19 +222,9 @@ def test_variants_are_registered_with_their_base_margins():
 
 
 # --- digits runs ------------------------------------------------------------------------------
-def meta_phase_numbers() -> dict:
-    """A digits run with one warm-up epoch and two meta-phase epochs."""
-    cfg = digits_run("dynamic_loss", epochs=3)
-    cfg = dataclasses.replace(cfg, hparams={**cfg.hparams, "warmup_epochs": 1})
-    rec = run_trial(cfg)
-    assert rec["status"] == "done", rec["error"]
-    keys = ("test_acc", "train_loss", "lc_label_acc", "lc_weight_mean", "meta_set_size", "samples")
-    return {k: [e[k] for e in rec["epochs"]] for k in keys}
-
-
 @pytest.fixture(scope="module")
 def meta_phase() -> dict:
-    return meta_phase_numbers()
+    return golden_numbers("dynamic_loss_meta_phase")
 
 
 def test_meta_phase_run_learns(meta_phase):
@@ -256,13 +237,5 @@ def test_meta_phase_run_learns(meta_phase):
 
 
 def test_meta_phase_regression(meta_phase):
-    golden = json.loads(GOLDEN.read_text())
-    for key, values in golden.items():
-        assert meta_phase[key] == pytest.approx(values, abs=1e-4), key
+    assert_matches_golden("dynamic_loss_meta_phase", meta_phase)
 
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--regenerate"]:
-        sys.exit("usage: python tests/test_dynamic_loss.py --regenerate")
-    GOLDEN.write_text(json.dumps(meta_phase_numbers(), indent=1) + "\n")
-    print(f"wrote {GOLDEN}")

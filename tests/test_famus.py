@@ -3,36 +3,28 @@ the straight-through sampler, the per-epoch gate statistics, and a short run per
 
 The exact-value regression of the official-code variant (`FAMUS_CODE`) lives in
 tests/golden/runs/famus_code.json; after a deliberate change regenerate it with
-`python tests/test_famus.py --regenerate` and review the diff.
+`python tests/golden/regenerate.py famus_code` and review the diff.
 """
 import json
-import sys
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from helpers import assert_matches_golden, digits_run, golden_numbers
 
-if __name__ == "__main__":  # run as a script (to regenerate): import this worktree, not an installed copy
-    sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
-
-from helpers import digits_run  # noqa: E402
-
-from bench.config import OptimSpec  # noqa: E402
-from bench.engine import run_trial  # noqa: E402
-from bench.presets import resolve_hparams  # noqa: E402
-from methods import METHODS  # noqa: E402
-from methods.base import Batch, Diagnostics, MethodContext  # noqa: E402
-from methods.bilevel import functional_forward, look_ahead, meta_gradients  # noqa: E402
-from methods.famus import (  # noqa: E402
+from bench.config import OptimSpec
+from bench.engine import run_trial
+from bench.presets import resolve_hparams
+from methods import METHODS
+from methods.base import Batch, Diagnostics, MethodContext
+from methods.bilevel import functional_forward, look_ahead, meta_gradients
+from methods.famus import (
     FAMUS_CODE, FAMUS_LT, FaMUS, GradientSamplers, find_layers, gumbel_soft, hard_gumbel_softmax,
     last_stage_prefixes,
 )
-from methods.mwnet import MWNet, weighted_mean  # noqa: E402
+from methods.mwnet import MWNet, weighted_mean
 
-GOLDEN_CODE = Path(__file__).parent / "golden" / "runs" / "famus_code.json"
 CLASSES = 3
 
 
@@ -248,21 +240,6 @@ def test_registry_defaults_and_override_dicts():
         tiny_method(FaMUS, eligible="top")
 
 
-def code_variant_numbers() -> dict:
-    """A short digits run of the official-code variant (last stage, per tensor, code losses)."""
-    cfg = replace(digits_run("famus", epochs=2), hparams=resolve_hparams("famus", FAMUS_CODE))
-    rec = run_trial(cfg)
-    assert rec["status"] == "done", rec["error"]
-    return {key: [e[key] for e in rec["epochs"]] for key in ("test_acc", "train_loss", "famus_active_frac")}
-
-
 def test_code_variant_matches_golden_numbers():
-    golden = json.loads(GOLDEN_CODE.read_text())
-    got = code_variant_numbers()
-    for key, values in golden.items():
-        assert got[key] == pytest.approx(values, abs=1e-4)
+    assert_matches_golden("famus_code", golden_numbers("famus_code"))
 
-
-if __name__ == "__main__" and "--regenerate" in sys.argv:
-    GOLDEN_CODE.write_text(json.dumps(code_variant_numbers(), indent=1) + "\n")
-    print(f"wrote {GOLDEN_CODE}")

@@ -2,21 +2,17 @@
 and a short exact-value regression of the meta phase.
 
 The regression numbers live in tests/golden/runs/fsr_meta_phase.json; after a deliberate
-change regenerate them with `python tests/test_fsr.py regenerate` and review the diff.
+change regenerate them with `python tests/golden/regenerate.py fsr_meta_phase` and review the diff.
 """
-import dataclasses
-import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import digits_run
+from helpers import assert_matches_golden, digits_run, golden_numbers
 
 from bench.backbones import build_backbone
 from bench.config import OptimSpec
-from bench.engine import build_method, run_trial
+from bench.engine import build_method
 from bench.presets import resolve_hparams
 from methods import METHODS, Batch, MethodContext
 from methods.base import Diagnostics
@@ -27,9 +23,7 @@ from methods.fsr import (
 )
 from noisytail_datasets import build_data
 
-GOLDEN = Path(__file__).parent / "golden" / "runs" / "fsr_meta_phase.json"
 #: the meta phase from epoch 0 and a dictionary small enough (10 per class) that refreshes matter
-META_PHASE = {"meta_start_epoch": 0, "dictionary_size": 100, "probe_size": 50}
 NUM_CLASSES = 4
 
 
@@ -278,22 +272,8 @@ def test_mixup_coefficients_and_targets():
 
 
 # --- digits runs ----------------------------------------------------------------------------------
-def meta_phase_numbers() -> dict:
-    cfg = digits_run("fsr", epochs=3)
-    rec = run_trial(dataclasses.replace(cfg, hparams={**cfg.hparams, **META_PHASE}))
-    assert rec["status"] == "done", rec["error"]
-    keys = ("test_acc", "train_loss", "dict_purity", "zero_weight_pct")
-    return {k: [e[k] for e in rec["epochs"]] for k in keys}
-
-
 def test_meta_phase_run_is_above_chance_and_matches_golden_numbers():
-    got = meta_phase_numbers()
+    got = golden_numbers("fsr_meta_phase")
     assert got["test_acc"][-1] > 20.0  # 10 classes: chance is 10 %
-    golden = json.loads(GOLDEN.read_text())
-    for key, values in golden.items():
-        assert got[key] == pytest.approx(values, abs=1e-4), key
+    assert_matches_golden("fsr_meta_phase", got)
 
-
-if __name__ == "__main__" and sys.argv[1:] == ["regenerate"]:
-    GOLDEN.write_text(json.dumps(meta_phase_numbers(), indent=1) + "\n")
-    print(f"wrote {GOLDEN}")

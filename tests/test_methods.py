@@ -5,44 +5,19 @@ After a deliberate change to a method's numbers, regenerate with
 `python tests/golden/regenerate.py [method ...]` and review the diff.
 """
 import json
-from pathlib import Path
 
 import pytest
 import torch
-from helpers import digits_run
+from helpers import assert_matches_golden, digits_run, golden_numbers
 
 from bench.engine import build_method, run_trial
 from bench.presets import resolve_hparams
 from methods import METHODS, Batch
 from noisytail_datasets import build_data
 
-GOLDEN_DIR = Path(__file__).parent / "golden" / "runs"
-
-
-def golden_numbers(method: str) -> dict:
-    """The numbers that a short deterministic digits run of `method` produces."""
-    rec = run_trial(digits_run(method, epochs=2))
-    assert rec["status"] == "done", rec["error"]
-    return {
-        "test_acc": [e["test_acc"] for e in rec["epochs"]],
-        "train_loss": [e["train_loss"] for e in rec["epochs"]],
-    }
-
-
-def write_golden(method: str, numbers: dict) -> Path:
-    path = GOLDEN_DIR / f"{method}.json"
-    path.write_text(json.dumps(numbers, indent=1) + "\n")
-    return path
-
-
 @pytest.mark.parametrize("method", METHODS.names())
 def test_short_run_matches_golden_numbers(method):
-    path = GOLDEN_DIR / f"{method}.json"
-    assert path.exists(), f"no golden numbers for '{method}': run python tests/golden/regenerate.py {method}"
-    golden = json.loads(path.read_text())
-    got = golden_numbers(method)
-    assert got["test_acc"] == pytest.approx(golden["test_acc"], abs=1e-4)
-    assert got["train_loss"] == pytest.approx(golden["train_loss"], abs=1e-4)
+    assert_matches_golden(method, golden_numbers(method))
 
 
 @pytest.mark.parametrize("method", METHODS.names())
