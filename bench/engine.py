@@ -100,6 +100,14 @@ def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, gener
     return method_cls(ctx, dict(cfg.hparams))
 
 
+def train_one_epoch(method: Method, stream: BatchStream, epoch: int) -> torch.Tensor:
+    """One epoch as every run trains it: the method's per-epoch passes, the epoch's subset of
+    the training set, then its batches. Returns the mean training loss (0-d tensor)."""
+    method.on_epoch_start(epoch)
+    stream.subset = method.epoch_train_indices(epoch)
+    return method.train_epoch(epoch, stream)
+
+
 def summarize(history: list[dict[str, Any]], intervals: list[float]) -> dict[str, Any]:
     """last / best / last5 accuracies and timings from the epoch history."""
     accs = [h["test_acc"] for h in history]
@@ -177,9 +185,7 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
             set_lr(epoch, 0.0)
             lr = method.optimizers()[0].param_groups[0]["lr"]
             t0 = timing.now(device)  # per-epoch passes (re-ranking, re-splitting) count as training time
-            method.on_epoch_start(epoch)
-            stream.subset = method.epoch_train_indices(epoch)
-            loss = float(method.train_epoch(epoch, stream).item())
+            loss = float(train_one_epoch(method, stream, epoch).item())
             sec_epoch = timing.now(device) - t0
             # the first iterations in a process pay for allocation and caching: not timed
             skip = opts.timing_warmup if epoch == start_epoch else 0

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from bench import timing
-from bench.engine import build_method
+from bench.engine import build_method, train_one_epoch
 from bench.envinfo import resolve_device
 from bench.errors import UsageError
 from bench.presets import DEFAULT_RECIPES, make_run
@@ -33,9 +33,7 @@ def _epoch_seconds(method: Method, stream: BatchStream, epoch: int, cfg: Any) ->
     method.set_lr(lr_at(cfg.schedule, cfg.optim.lr, epoch, cfg.epochs))
     dev = method.ctx.device
     t0 = timing.now(dev)
-    method.on_epoch_start(epoch)
-    stream.subset = method.epoch_train_indices(epoch)
-    method.train_epoch(epoch, stream).item()
+    train_one_epoch(method, stream, epoch).item()
     return timing.now(dev) - t0
 
 
