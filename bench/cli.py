@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_exec_args(one)
 
     ls = sub.add_parser("ls", help="list registered names")
-    ls.add_argument("what", choices=("methods", "datasets", "presets", "backbones", "noise"))
+    ls.add_argument("what", choices=("methods", "datasets", "presets", "backbones", "noise", "layouts"))
 
     data = sub.add_parser("data", help="inspect the data protocols")
     data_sub = data.add_subparsers(dest="what", required=True, parser_class=_Parser)
@@ -137,9 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--warmup-epochs", type=int, default=1, help="with --epoch: warm-up epochs before the timed one")
     perf.add_argument("--data-root", help="with --epoch")
 
+    table = sub.add_parser("table", help="a comparison table (Markdown, LaTeX, CSV) from a results folder")
+    _add_results_args(table)
+    table.add_argument("--layout", help="grid or a paper's table, e.g. dl-table2 (default: the layout of the "
+                                        "results' preset, else grid); see `bench ls layouts`")
+    table.add_argument("--format", default="md", help="what to print: md, latex or csv (all three are written)")
+    table.add_argument("--metric", help="last, best or last5 (default: the layout's metrics)")
+    table.add_argument("--reference", action="store_true", help="add the published numbers and ours − paper")
+
     val = sub.add_parser("validate", help="resolve every run of the presets without training")
     val.add_argument("--preset", help="default: all presets")
     return parser
+
+
+def _add_results_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", required=True, help="a results folder, e.g. results/quick")
+    p.add_argument("--preset", help="only the runs of this preset (when a folder holds several)")
 
 
 def _store_for(out: str | None, default: str):
@@ -227,6 +240,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
         from bench.presets import PRESETS as reg
     elif args.what == "backbones":
         from bench.backbones import BACKBONES as reg
+    elif args.what == "layouts":
+        from analysis.layouts import LAYOUTS
+
+        print(f"{'grid':<13}  every method and cell of the results, grouped by dataset and rho")
+        for name in LAYOUTS.names():
+            print(f"{name:<13}  {LAYOUTS.get(name).title}")
+        return 0
     else:
         from noisytail_datasets import NOISE_MODELS as reg
     width = max(len(n) for n in reg.names())
@@ -275,6 +295,22 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_table(args: argparse.Namespace) -> int:
+    from analysis.layouts import default_layout
+    from analysis.results import load_results
+    from analysis.tables import FORMATS, build_table, render, write_table
+
+    if args.format not in FORMATS:
+        raise UsageError(f"unknown --format '{args.format}'; choose one of: {', '.join(FORMATS)}")
+    results = load_results(args.results, preset=args.preset)
+    table = build_table(results, args.layout or default_layout(results), metric=args.metric,
+                        reference=args.reference)
+    paths = write_table(table, results.root / "tables")
+    print(render(table, args.format), end="")
+    print(f"\nwritten: {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from bench.presets import PRESETS, expand
 
@@ -294,6 +330,7 @@ COMMANDS = {
     ("data", "describe"): cmd_data_describe,
     ("perf", None): cmd_perf,
     ("validate", None): cmd_validate,
+    ("table", None): cmd_table,
 }
 
 

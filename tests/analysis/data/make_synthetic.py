@@ -5,7 +5,7 @@ The numbers are made up (no training): 4 methods × 4 CIFAR-10-N-LT cells (ρ �
 - `dynamic_loss` never ran on ρ=100 λ=0.1 ("not run");
 - `dividemix` seed 2 failed on ρ=100 λ=0.3 (n=2, one failure), and every `dividemix` run
   failed on ρ=10 λ=0.3 except seed 0 ("n=1");
-- `ce` and `balanced_softmax` tie on ρ=10 λ=0.1 after rounding (both bold).
+- `ce` and `balanced_softmax` tie for the best on ρ=100 λ=0.1 (both bold).
 
 Regenerate on purpose (then the golden tables, see tests/analysis/test_tables.py):
     python tests/analysis/data/make_synthetic.py
@@ -30,8 +30,8 @@ EPOCHS = 6
 def _last_acc(method: str, rho: int, rate: float, seed: int, rng: np.random.Generator) -> float:
     base, _ = METHODS[method]
     value = base + (15.0 if rho == 10 else 0.0) - 40.0 * rate + rng.normal(0, 1.0)
-    if (method, rho, rate) in {("ce", 10, 0.1), ("balanced_softmax", 10, 0.1)}:
-        value = 80.0 + (0.5, -0.5, 0.0)[seed]  # the tie: both means are exactly 80.00
+    if (method, rho, rate) in {("ce", 100, 0.1), ("balanced_softmax", 100, 0.1)}:
+        value = 62.0 + (0.5, -0.5, 0.0)[seed]  # the tie for best: both means are exactly 62.00
     return round(value, 2)
 
 

@@ -1,0 +1,496 @@
+"""Comparison tables from a results store: any layout (`analysis/layouts.py`), Markdown, LaTeX, CSV.
+
+A cell shows mean ± std over seeds (sample std, ddof = 1, not the standard error). A cell
+with nothing to show says why: "not run", "failed: <reason>", or it carries "(n=1)". The
+best value per column and metric is bold, ties decided on the displayed (rounded) value. With
+`reference=True` every method gets a "paper" row (the published number, with ⚠ notes where
+`specs/reference_results.md` flags a defect) and a "Δ" row (ours − paper).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.layouts import Column, Layout, get_layout
+from analysis.reference import defects_for, lookup, published_time_ms, table_methods
+from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, metric_column
+from analysis.style import display_name
+from bench.errors import UsageError
+
+#: what must agree between runs of one method in one cell for their seeds to be pooled
+CONFIG_KEYS = ("backbone", "epochs", "batch_size", "hparams", "order", "meta_per_class")
+FORMATS = ("md", "latex", "csv")
+
+
+@dataclass
+class Entry:
+    """One displayed slot of the table (a number or the reason there is none)."""
+
+    text: str
+    value: float = math.nan  # the number bolding compares (NaN: not comparable)
+    mean: float = math.nan
+    std: float = math.nan
+    n: int = 0
+    n_failed: int = 0
+    status: str = "ok"  # ok | not run | failed | paper | avg | time | missing
+    notes: tuple[int, ...] = ()  # footnote numbers
+    bold: bool = False
+
+
+@dataclass
+class Table:
+    """A laid-out table: row keys, column headers, entries, caption and numbered footnotes."""
+
+    layout: Layout
+    metrics: tuple[str, ...]
+    reference: bool
+    headers: list[tuple[str, str]]  # (group, label) per value column
+    rows: list[tuple[str, str, str]]  # (method, metric, source) with source in ours | paper | Δ
+    entries: list[list[Entry]]
+    caption: str
+    footnotes: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # per column: cell | avg | time
+    columns: list[Column | None] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------ build
+
+
+def build_table(results: Results, layout_name: str = "grid", metric: str | None = None,
+                reference: bool = False) -> Table:
+    """Lay out `results` as `layout_name`; `metric` overrides the layout's metric sub-rows."""
+    layout = get_layout(layout_name, results)
+    metrics = (metric,) if metric else layout.metrics
+    for m in metrics:
+        metric_column(m)
+    if reference and layout.paper is None:
+        raise UsageError("--reference needs a paper layout (e.g. --layout dl-table2); the grid layout has no "
+                         "published counterpart")
+    runs = _runs_in(results, layout)
+    methods = [m for m in results.methods() if m in set(runs["method"])]
+    _check_one_config(runs)
+    builder = _Builder(layout, metrics, reference, runs)
+    for method in methods:
+        for m in metrics:
+            builder.add_method_rows(method, m)
+    return builder.finish(results, methods)
+
+
+def _runs_in(results: Results, layout: Layout) -> pd.DataFrame:
+    wanted = {col.cell for col in layout.columns}
+    keys = results.runs[list(CELL_KEYS)].itertuples(index=False)
+    runs = results.runs[[Cell(*k) in wanted for k in keys]]
+    if runs.empty:
+        example = ", ".join(col.cell.label() for col in layout.columns[:3])
+        hint = f"`python -m bench run grid --preset {layout.preset} --out {results.root}`" if layout.preset else \
+            "a grid with these cells"
+        raise UsageError(f"results in '{results.root}' have none of the {len(layout.columns)} cells of layout "
+                         f"'{layout.name}' (e.g. {example}); run {hint}, or use --layout grid")
+    return runs
+
+
+def _check_one_config(runs: pd.DataFrame) -> None:
+    present = [k for k in CONFIG_KEYS if k in runs]
+    configs = runs.groupby(["method", *CELL_KEYS])[present].nunique(dropna=False)
+    mixed = configs[(configs > 1).any(axis=1)]
+    if len(mixed):
+        method, *cell = mixed.index[0]
+        what = ", ".join(k for k in present if mixed.iloc[0][k] > 1)
+        raise UsageError(f"method '{method}' ran with different {what} in cell {tuple(cell)}, so its seeds cannot be "
+                         "pooled; pass --preset to pick one grid, or keep each configuration in its own --out folder")
+
+
+class _Builder:
+    """Accumulates rows; computes Avg, bolding and footnotes at the end."""
+
+    def __init__(self, layout: Layout, metrics: tuple[str, ...], reference: bool, runs: pd.DataFrame) -> None:
+        self.layout, self.metrics, self.reference, self.runs = layout, metrics, reference, runs
+        self.rows: list[tuple[str, str, str]] = []
+        self.entries: list[list[Entry]] = []
+        self.footnotes: list[str] = []
+        self.groups = list(dict.fromkeys(c.group for c in layout.columns))
+        self.headers, self.kinds, self.columns = self._columns()
+
+    def _columns(self) -> tuple[list[tuple[str, str]], list[str], list[Column | None]]:
+        headers: list[tuple[str, str]] = []
+        kinds: list[str] = []
+        columns: list[Column | None] = []
+        if self.layout.time_column:
+            headers.append(("", "ms/iter"))
+            kinds.append("time")
+            columns.append(None)
+        for i, col in enumerate(self.layout.columns):
+            headers.append((col.group, col.label))
+            kinds.append("cell")
+            columns.append(col)
+            last_of_group = i + 1 == len(self.layout.columns) or self.layout.columns[i + 1].group != col.group
+            if self.layout.avg == "group" and last_of_group:
+                headers.append((col.group, "Avg"))
+                kinds.append("avg")
+                columns.append(None)
+        if self.layout.avg == "all":
+            headers.append(("", "Avg"))
+            kinds.append("avg")
+            columns.append(None)
+        return headers, kinds, columns
+
+    def note(self, text: str) -> int:
+        if text not in self.footnotes:
+            self.footnotes.append(text)
+        return self.footnotes.index(text) + 1
+
+    # -- one method × metric: ours, then (with reference) paper and Δ
+    def add_method_rows(self, method: str, metric: str) -> None:
+        mine = self.runs[self.runs["method"] == method]
+        ours = [self._ours(mine, col, metric) if kind == "cell" else None
+                for kind, col in zip(self.kinds, self.columns)]
+        if self.layout.time_column:
+            ours[0] = self._time(mine)
+        self._fill_averages(ours)
+        self.rows.append((method, metric, "ours"))
+        self.entries.append(ours)  # type: ignore[arg-type]
+        if self.reference:
+            paper = self._paper(method, metric, mine)
+            self._fill_averages(paper, paper=True)
+            self.rows.append((method, metric, "paper"))
+            self.entries.append(paper)  # type: ignore[arg-type]
+            self.rows.append((method, metric, "Δ"))
+            self.entries.append([_delta(o, p, self.layout.decimals) for o, p in zip(ours, paper)])
+
+    def _ours(self, mine: pd.DataFrame, col: Column, metric: str) -> Entry:
+        c = col.cell
+        here = mine[(mine["dataset"] == c.dataset) & (mine["imbalance"] == c.imbalance)
+                    & (mine["noise"] == c.noise) & (mine["noise_rate"] == c.noise_rate)]
+        if here.empty:
+            return Entry("not run", status="not run")
+        done = here[(here["status"] == "done")][metric_column(metric)].dropna()
+        failed = here[here["status"] != "done"]
+        if done.empty:
+            reason = next((e for e in failed["error"] if e), "no result")
+            return Entry(f"failed: {_short(reason)}", status="failed", n_failed=len(failed))
+        mean, std, n = float(done.mean()), float(done.std(ddof=1)) if len(done) > 1 else math.nan, len(done)
+        return Entry("", value=mean, mean=mean, std=std, n=n, n_failed=len(failed))
+
+    def _time(self, mine: pd.DataFrame) -> Entry:
+        done = mine[mine["status"] == "done"]
+        solo = done[done["colocated"] <= 1] if "colocated" in done else done
+        times = (solo if len(solo) else done)["sec_per_iter"].dropna() * 1000.0
+        if times.empty:
+            return Entry("–", status="missing")
+        entry = Entry("", mean=float(times.median()), n=len(times), status="time")
+        if len(solo) < len(done) and not len(solo):
+            entry.notes = (self.note("times from runs that shared a device with other trials"),)
+        return entry
+
+    def _paper(self, method: str, metric: str, mine: pd.DataFrame) -> list[Entry]:
+        layout = self.layout
+        names = layout.paper_names.get(method, ())
+        backbone = mine["backbone"].mode().iloc[0] if len(mine) else None
+        out: list[Entry] = []
+        for kind, col in zip(self.kinds, self.columns):
+            if kind == "time":
+                hit = published_time_ms(layout.paper, layout.table, names)  # type: ignore[arg-type]
+                if hit is None:
+                    out.append(Entry("–", status="missing"))
+                else:
+                    note = self.note(f"paper time: ms per iteration on one V100 ({hit.name})")
+                    out.append(Entry("", mean=hit.value, status="time", notes=(note,)))
+                continue
+            if kind != "cell":
+                out.append(Entry("", status="paper"))  # filled by _fill_averages
+                continue
+            hit = lookup(layout.paper, layout.table, names, col.ref_key(), metric, backbone)  # type: ignore[arg-type]
+            if hit is None:
+                out.append(Entry("–", status="missing"))
+                continue
+            notes = [self.note(f) for f in hit.flags]
+            if backbone and hit.backbone != backbone:
+                notes.append(self.note(f"'{hit.name}' was published with {hit.backbone}; our runs used {backbone}"))
+            out.append(Entry("", value=math.nan, mean=hit.value, std=hit.std, n=0, status="paper",
+                             notes=tuple(dict.fromkeys(notes))))
+        return out
+
+    def _fill_averages(self, row: list[Entry | None], paper: bool = False) -> None:
+        """Avg = mean of the row's displayed cell means ('–' if any is missing)."""
+        start = 0
+        for i, kind in enumerate(self.kinds):
+            if kind != "avg":
+                continue
+            if self.layout.avg == "all":
+                members = [j for j, k in enumerate(self.kinds) if k == "cell"]
+            else:
+                group = self.headers[i][0]
+                members = [j for j in range(start, i) if self.kinds[j] == "cell" and self.headers[j][0] == group]
+            start = i + 1
+            means = [row[j].mean for j in members if row[j] is not None]  # type: ignore[union-attr]
+            ok = len(means) == len(members) and all(not math.isnan(v) for v in means)
+            if ok:
+                avg = sum(means) / len(means)
+                row[i] = Entry("", value=math.nan if paper else avg, mean=avg, status="avg")
+            else:
+                row[i] = Entry("–", status="missing")
+
+    def finish(self, results: Results, methods: list[str]) -> Table:
+        decimals = self.layout.decimals
+        n_max = max((e.n for row, key in zip(self.entries, self.rows) if key[2] == "ours"
+                     for e, k in zip(row, self.kinds) if k == "cell"), default=0)
+        for row, key in zip(self.entries, self.rows):
+            for entry in row:
+                if not entry.text:
+                    entry.text = _number_text(entry, decimals, n_max if key[2] == "ours" else 0)
+        self._bold()
+        if self.layout.paper and self.reference:
+            for method in methods:
+                names = self.layout.paper_names.get(method, ())
+                for name in names[:1]:
+                    for text in defects_for(self.layout.paper, self.layout.table, name, None, avg=True):
+                        self.note(text)
+        caption = self._caption(results, methods, n_max)
+        return Table(self.layout, self.metrics, self.reference, self.headers, self.rows, self.entries, caption,
+                     self.footnotes, self.kinds, self.columns)
+
+    def _bold(self) -> None:
+        decimals = self.layout.decimals
+        for j, kind in enumerate(self.kinds):
+            if kind == "time":
+                continue
+            for m in self.metrics:
+                slots = [row[j] for row, key in zip(self.entries, self.rows)
+                         if key[1] == m and key[2] == "ours" and not math.isnan(row[j].value)]
+                if len(slots) < 2:
+                    continue
+                best = max(round(e.value, decimals) for e in slots)
+                for e in slots:
+                    e.bold = round(e.value, decimals) == best
+
+    def _caption(self, results: Results, methods: list[str], n_max: int) -> str:
+        layout = self.layout
+        n_values = sorted({e.n for row, key in zip(self.entries, self.rows) if key[2] == "ours"
+                           for e, k in zip(row, self.kinds) if k == "cell" and e.n})
+        if not n_values:
+            n_text = "no finished runs"
+        elif len(n_values) == 1:
+            n_text = f"n = {n_values[0]} seed{'s' if n_values[0] > 1 else ''} per cell"
+        else:
+            n_text = f"n = {n_values[0]}–{n_values[-1]} seeds per cell; cells with fewer than {n_max} show their n"
+        parts = [f"{layout.title}.",
+                 f"Mean ± std over seeds (sample standard deviation, not the standard error); {n_text}.",
+                 "; ".join(_METRIC_DEFINITIONS[m] for m in self.metrics) + "."]
+        parts.append("Bold: best per column and metric (ties on the displayed value are all bold).")
+        if layout.avg:
+            parts.append("Avg: mean of the row's cells, '–' when one is missing.")
+        if layout.time_column:
+            parts.append("ms/iter: median wall-clock per training iteration of our runs (device in the runs table).")
+        missing = _missing_summary(self.rows, self.entries, self.headers, self.kinds)
+        if missing:
+            parts.append(missing)
+        if self.reference:
+            parts.append(f"paper: {PAPER_LABEL.get(layout.paper, layout.paper)} Table {layout.table} as printed "
+                         "(results/reference/published_results.csv); Δ = ours − paper.")
+            implemented = {n for m in methods for n in layout.paper_names.get(m, ())}
+            others = [n for n in table_methods(layout.paper, layout.table) if n not in implemented]  # type: ignore[arg-type]
+            if others:
+                parts.append(f"Published rows without a run here: {', '.join(others)}.")
+        return " ".join(parts)
+
+
+PAPER_LABEL = {"dynamic_loss": "Dynamic Loss", "gdw": "GDW", "famus": "FaMUS", "fsr": "FSR"}
+_METRIC_DEFINITIONS = {
+    "last": "Last: test accuracy after the final epoch",
+    "best": "Best: the highest test accuracy over epochs (selected on the test set, so optimistic)",
+    "last5": "Last-5 mean: mean test accuracy over the last 5 epochs",
+}
+
+
+def _number_text(entry: Entry, decimals: int, n_max: int) -> str:
+    if math.isnan(entry.mean):
+        return "–"
+    text = f"{entry.mean:.{decimals}f}"
+    if not math.isnan(entry.std) and entry.status in ("ok", "paper"):
+        text += f" ± {entry.std:.{decimals}f}"
+    extras = []
+    if entry.status == "ok" and n_max and entry.n < n_max:
+        extras.append(f"n={entry.n}")
+    if entry.n_failed:
+        extras.append(f"{entry.n_failed} failed")
+    return text + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _delta(ours: Entry | None, paper: Entry, decimals: int) -> Entry:
+    if ours is None or math.isnan(ours.mean) or math.isnan(paper.mean) or ours.status == "time":
+        if ours is not None and ours.status == "time" and not math.isnan(paper.mean) and not math.isnan(ours.mean):
+            return Entry(f"×{ours.mean / paper.mean:.2f}", status="missing")
+        return Entry("–", status="missing")
+    diff = round(ours.mean, decimals) - round(paper.mean, decimals)
+    return Entry(f"{diff:+.{decimals}f}".replace("-", "−"), mean=diff, status="missing")
+
+
+def _short(reason: str, limit: int = 40) -> str:
+    line = reason.strip().splitlines()[-1] if reason.strip() else "no result"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _missing_summary(rows, entries, headers, kinds) -> str:
+    """'No runs at: …' for empty columns, then 'Not run: …' / 'Failed: …' per method."""
+    ours = [(key[0], row) for key, row in zip(rows, entries) if key[2] == "ours"]
+    where = [f"{g} {lab}".strip() for g, lab in headers]
+    empty = [j for j, kind in enumerate(kinds)
+             if kind == "cell" and ours and all(row[j].status == "not run" for _, row in ours)]
+    parts = [f"No runs at: {', '.join(where[j] for j in empty)}."] if empty else []
+    for status in ("not run", "failed"):
+        items = list(dict.fromkeys(
+            f"{display_name(method)} at {where[j]}" for method, row in ours
+            for j, kind in enumerate(kinds) if kind == "cell" and j not in empty and row[j].status == status))
+        if items:
+            parts.append(f"{status.capitalize()}: {', '.join(items)}.")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------------- render
+
+
+def _display_rows(table: Table) -> list[tuple[str, str, str]]:
+    """(method, metric, source) labels as shown: a method's name only on its first sub-row."""
+    out, previous = [], None
+    for method, metric, source in table.rows:
+        name = display_name(method) if method != previous else ""
+        metric_label = METRIC_LABELS[metric] if source in ("ours",) or not table.reference else ""
+        out.append((name, metric_label, source))
+        previous = method
+    return out
+
+
+def _marks(entry: Entry, style: str) -> str:
+    if not entry.notes:
+        return ""
+    numbers = ",".join(str(n) for n in entry.notes)
+    return f" ⚠{numbers}" if style == "md" else f"\\textsuperscript{{{numbers}}}"
+
+
+def to_markdown(table: Table) -> str:
+    """GitHub Markdown: a caption line, the table, numbered notes."""
+    label_cols = ["Method", "Metric"] + (["Source"] if table.reference else [])
+    heads = [f"{g} {lab}".strip() for g, lab in table.headers]
+    lines = [table.caption, "", "| " + " | ".join(label_cols + heads) + " |",
+             "|" + "---|" * len(label_cols) + "---:|" * len(heads)]
+    for (name, metric, source), row in zip(_display_rows(table), table.entries):
+        labels = [name, metric] + ([source] if table.reference else [])
+        cells = [(f"**{e.text}**" if e.bold else e.text) + _marks(e, "md") for e in row]
+        lines.append("| " + " | ".join(labels + cells) + " |")
+    lines += [""] + [f"⚠{i}: {text}" for i, text in enumerate(table.footnotes, 1)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+_LATEX_SUBS = [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_"),
+               ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}"), ("$", r"\$"),
+               ("ρ", r"$\rho$"), ("λ", r"$\lambda$"), ("μ", r"$\mu$"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"),
+               ("−", r"$-$"), ("–", "--"), ("…", r"\dots{}"), ("×", r"$\times$"), ("♯", r"$\sharp$"),
+               ("⚠", "")]
+
+
+def latex_escape(text: str) -> str:
+    """Text safe for LaTeX (special characters escaped, Greek and symbols in math mode)."""
+    out = text
+    for char, sub in _LATEX_SUBS:
+        out = out.replace(char, sub)
+    return out
+
+
+def to_latex(table: Table) -> str:
+    """A booktabs table (needs \\usepackage{booktabs,multirow})."""
+    n_labels = 3 if table.reference else 2
+    spec = "l" * n_labels + "r" * len(table.headers)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             rf"\caption{{{latex_escape(table.caption)}}}", rf"\label{{tab:{table.layout.name}}}",
+             rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    groups, rules, col = [], [], n_labels + 1
+    for group, members in _runs_of(table.headers):
+        groups.append(rf"\multicolumn{{{members}}}{{c}}{{{latex_escape(group)}}}" if group and members > 1
+                      else latex_escape(group))
+        if group:
+            rules.append(rf"\cmidrule(lr){{{col}-{col + members - 1}}}")
+        col += members
+    if any(g for g, _ in table.headers):
+        lines.append(" & " * n_labels + " & ".join(groups) + r" \\")
+        lines.append("".join(rules))
+    label_cols = ["Method", "Metric"] + (["Source"] if table.reference else [])
+    lines.append(" & ".join(label_cols + [latex_escape(lab) for _, lab in table.headers]) + r" \\")
+    lines.append(r"\midrule")
+    span = _row_spans(table)
+    for i, ((name, metric, source), row) in enumerate(zip(_display_rows(table), table.entries)):
+        if name and i and max(span) > 1:  # a rule between methods that span several sub-rows
+            lines.append(r"\midrule")
+        first = rf"\multirow{{{span[i]}}}{{*}}{{{latex_escape(name)}}}" if name and span[i] > 1 else latex_escape(name)
+        labels = [first, latex_escape(metric)] + ([latex_escape(source)] if table.reference else [])
+        cells = [(rf"\textbf{{{latex_escape(e.text)}}}" if e.bold else latex_escape(e.text)) + _marks(e, "tex")
+                 for e in row]
+        lines.append(" & ".join(labels + cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.footnotes:
+        notes = "; ".join(f"\\textsuperscript{{{i}}} {latex_escape(t)}" for i, t in enumerate(table.footnotes, 1))
+        lines.append(rf"\par\footnotesize {notes}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def _runs_of(headers: list[tuple[str, str]]) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    for group, _ in headers:
+        if out and out[-1][0] == group:
+            out[-1] = (group, out[-1][1] + 1)
+        else:
+            out.append((group, 1))
+    return out
+
+
+def _row_spans(table: Table) -> list[int]:
+    """How many sub-rows each method's first row spans."""
+    spans = []
+    for i, (method, _, _) in enumerate(table.rows):
+        spans.append(sum(1 for m, _, _ in table.rows[i:] if m == method) if i == 0 or table.rows[i - 1][0] != method
+                     else 0)
+    return spans
+
+
+def to_frame(table: Table) -> pd.DataFrame:
+    """The table in long form: one row per (method, metric, source, column)."""
+    records = []
+    for (method, metric, source), row in zip(table.rows, table.entries):
+        for (group, label), kind, col, e in zip(table.headers, table.kinds, table.columns, row):
+            cell = col.cell if col is not None else None
+            records.append({
+                "layout": table.layout.name, "method": method, "metric": metric, "source": source,
+                "group": group, "column": label, "kind": kind,
+                "dataset": cell.dataset if cell else "", "imbalance": cell.imbalance if cell else math.nan,
+                "noise": cell.noise if cell else "", "noise_rate": cell.noise_rate if cell else math.nan,
+                "mean": e.mean, "std": e.std, "n": e.n, "n_failed": e.n_failed, "status": e.status,
+                "text": e.text, "bold": e.bold,
+                "notes": json.dumps([table.footnotes[i - 1] for i in e.notes]) if e.notes else "",
+            })
+    return pd.DataFrame(records)
+
+
+def render(table: Table, fmt: str) -> str:
+    if fmt == "md":
+        return to_markdown(table)
+    if fmt == "latex":
+        return to_latex(table)
+    if fmt == "csv":
+        return to_frame(table).to_csv(index=False)
+    raise UsageError(f"unknown table format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+
+
+def write_table(table: Table, out_dir: Path) -> list[Path]:
+    """Write the table as .md, .tex and .csv under `out_dir`; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{table.layout.name}-{'-'.join(table.metrics)}{'-reference' if table.reference else ''}"
+    paths = []
+    for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
+        path = out_dir / f"{stem}.{ext}"
+        path.write_text(render(table, fmt))
+        paths.append(path)
+    return paths

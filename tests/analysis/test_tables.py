@@ -1,0 +1,209 @@
+"""Tables: golden outputs, the reference join, bolding, missing cells, layouts against the
+published numbers and the presets, clean failures.
+
+The golden files in tests/analysis/golden/ are the exact Markdown and LaTeX made from the
+synthetic results set (tests/analysis/data/synthetic/). After an intended change to the
+table printer (or to make_synthetic.py), regenerate them on purpose and review the diff:
+    python tests/analysis/test_tables.py
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.layouts import LAYOUTS, default_layout, get_layout
+from analysis.reference import lookup, published, published_time_ms, table_methods
+from analysis.results import load_results
+from analysis.tables import build_table, latex_escape, to_frame, to_latex, to_markdown
+from bench.cli import main
+from bench.errors import UsageError
+
+DATA = Path(__file__).parent / "data" / "synthetic"
+GOLDEN = Path(__file__).parent / "golden"
+GOLDEN_CASES = {  # file stem -> (layout, metric, reference)
+    "grid-last": ("grid", "last", False),
+    "dl-table2-reference": ("dl-table2", None, True),
+}
+
+
+def golden_outputs() -> dict[str, str]:
+    results = load_results(DATA)
+    out = {}
+    for stem, (layout, metric, reference) in GOLDEN_CASES.items():
+        table = build_table(results, layout, metric=metric, reference=reference)
+        out[f"{stem}.md"] = to_markdown(table)
+        out[f"{stem}.tex"] = to_latex(table)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(f"{s}.{e}" for s in GOLDEN_CASES for e in ("md", "tex")))
+def test_tables_match_golden_files(name):
+    assert golden_outputs()[name] == (GOLDEN / name).read_text(), f"regenerate with: python {__file__}"
+
+
+def _frame(layout="dl-table2", metric=None, reference=True, results=None):
+    table = build_table(results or load_results(DATA), layout, metric=metric, reference=reference)
+    return to_frame(table)
+
+
+def _cell(frame, method, metric, source, imbalance, rate):
+    hit = frame[(frame.method == method) & (frame.metric == metric) & (frame.source == source)
+                & (frame.imbalance == imbalance) & ((frame.noise_rate - rate).abs() < 1e-9)]
+    assert len(hit) == 1
+    return hit.iloc[0]
+
+
+def test_reference_join_finds_the_published_number():
+    frame = _frame()
+    paper = _cell(frame, "balanced_softmax", "last", "paper", 100, 0.3)
+    assert paper["mean"] == 62.03
+    ours = _cell(frame, "balanced_softmax", "last", "ours", 100, 0.3)
+    delta = _cell(frame, "balanced_softmax", "last", "Δ", 100, 0.3)
+    assert delta["mean"] == pytest.approx(round(ours["mean"], 2) - 62.03)
+    assert _cell(frame, "ce", "best", "paper", 10, 0.1)["mean"] == 77.14  # "Cross Entopy" spelling
+
+
+def test_lookup_picks_the_row_of_our_backbone_and_flags_defects():
+    key = ("cifar10", 1.0, "sym", 0.4)
+    assert lookup("fsr", 1, ("FSR", "FSR-R32"), key, "last", "wrn28_10").value == 93.7
+    assert lookup("fsr", 1, ("FSR", "FSR-R32"), key, "last", "resnet32").value == 90.2
+    famus_best = lookup("dynamic_loss", 3, ("FaMUS",), ("cifar100", 100.0, "lt-prior", 0.3), "best")
+    assert famus_best.value == 28.50 and any("below its Last" in f for f in famus_best.flags)
+    unstated = lookup("dynamic_loss", 7, ("Dynamic Loss",), ("cifar10", 10.0, "none", 0.0), "last")
+    assert unstated.metric == "acc" and any("does not say" in f for f in unstated.flags)
+    assert lookup("dynamic_loss", 2, ("Cross Entopy",), key, "last") is None  # no such cell
+    assert published_time_ms("famus", 1, ("MW-Net",)).value == 933
+
+
+def test_ties_on_the_displayed_value_are_all_bold_per_metric():
+    frame = _frame(reference=False)
+    column = (frame.imbalance == 100) & ((frame.noise_rate - 0.1).abs() < 1e-9)
+    last = frame[column & (frame.metric == "last")]
+    assert set(last[last.bold].method) == {"ce", "balanced_softmax"}
+    best = frame[column & (frame.metric == "best")]  # bolded separately from the Last sub-rows
+    assert list(best[best.bold]["mean"]) == [best["mean"].max()]
+    assert set(frame[frame.bold & (frame.kind == "avg")].method) <= {"balanced_softmax", "dynamic_loss"}
+
+
+def test_missing_cells_say_why(tmp_path):
+    frame = _frame("grid", "last", reference=False)
+    assert _cell(frame, "dynamic_loss", "last", "ours", 100, 0.1)["text"] == "not run"
+    assert _cell(frame, "dividemix", "last", "ours", 10, 0.3)["text"].endswith("(n=1, 2 failed)")
+    assert _cell(frame, "dividemix", "last", "ours", 100, 0.3)["n"] == 2
+    avg = frame[(frame.method == "dynamic_loss") & (frame.kind == "avg")].iloc[0]
+    assert avg["text"] == "–"
+    # every seed failed: the reason is shown
+    folder = tmp_path / "r"
+    shutil.copytree(DATA, folder)
+    runs = pd.read_csv(folder / "runs.csv")
+    runs.loc[(runs.method == "dividemix") & (runs.imbalance == 10) & (runs.noise_rate == 0.3), "status"] = "failed"
+    runs.to_csv(folder / "runs.csv", index=False)
+    text = _cell(_frame("grid", "last", False, load_results(folder)), "dividemix", "last", "ours", 10, 0.3)["text"]
+    assert text.startswith("failed: RuntimeError: out of memory")
+
+
+def test_caption_states_the_spread_and_n():
+    table = build_table(load_results(DATA), "grid", metric="best")
+    assert "sample standard deviation, not the standard error" in table.caption
+    assert "n = 1–3 seeds per cell" in table.caption and "selected on the test set" in table.caption
+
+
+def test_seeds_of_different_configurations_are_not_pooled(tmp_path):
+    folder = tmp_path / "r"
+    shutil.copytree(DATA, folder)
+    runs = pd.read_csv(folder / "runs.csv")
+    runs.loc[runs.index[0], "epochs"] = 99
+    runs.to_csv(folder / "runs.csv", index=False)
+    with pytest.raises(UsageError, match="different epochs"):
+        build_table(load_results(folder), "grid")
+
+
+@pytest.mark.parametrize("name", LAYOUTS.names())
+def test_paper_layouts_match_the_published_table(name):
+    layout = LAYOUTS.get(name)
+    printed = table_methods(layout.paper, layout.table)
+    for names in layout.paper_names.values():
+        assert any(n in printed for n in names), names
+    for col in layout.columns:
+        ref = published()
+        dataset, imbalance, noise, rate = col.ref_key()
+        hits = ref[(ref.paper == layout.paper) & (ref.table == layout.table) & (ref.dataset == dataset)
+                   & (ref.imbalance == imbalance) & (ref.noise == noise) & ((ref.noise_rate - rate).abs() < 1e-9)]
+        assert len(hits), f"{name}: no published number for column {col.group} {col.label}"
+
+
+@pytest.mark.parametrize("name", [n for n in LAYOUTS.names() if LAYOUTS.get(n).preset])
+def test_paper_layouts_cover_their_presets_cells(name):
+    from analysis.results import Cell
+    from bench.presets import expand
+
+    layout = LAYOUTS.get(name)
+    cells = {Cell(r.data.dataset, float(r.data.imbalance), r.data.noise if r.data.noise_rate > 0 else "none",
+                  float(r.data.noise_rate)) for r in expand(layout.preset)}
+    assert cells == {col.cell for col in layout.columns}
+
+
+def test_default_layout_follows_the_preset(tmp_path):
+    folder = tmp_path / "r"
+    shutil.copytree(DATA, folder)
+    assert default_layout(load_results(folder)) == "grid"
+    runs = pd.read_csv(folder / "runs.csv")
+    runs["preset"] = "cifar10-n-lt"
+    runs.to_csv(folder / "runs.csv", index=False)
+    assert default_layout(load_results(folder)) == "dl-table2"
+
+
+def test_latex_escapes_specials_and_greek():
+    assert latex_escape("ρ=10 & 5% a_b ± 1") == r"$\rho$=10 \& 5\% a\_b $\pm$ 1"
+
+
+def test_table_command_writes_three_formats(tmp_path, capsys):
+    folder = tmp_path / "r"
+    shutil.copytree(DATA, folder)
+    assert main(["table", "--results", str(folder), "--format", "latex"]) == 0
+    assert capsys.readouterr().out.startswith(r"\begin{table}")
+    written = sorted(p.name for p in (folder / "tables").iterdir())
+    assert written == ["grid-last.csv", "grid-last.md", "grid-last.tex"]
+    assert not math.isnan(pd.read_csv(folder / "tables" / "grid-last.csv")["mean"].iloc[0])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--layout", "dl-tabel2"], "did you mean 'dl-table2'"),
+    (["--layout", "gdw-table2"], "none of the 6 cells of layout 'gdw-table2'"),
+    (["--reference"], "--reference needs a paper layout"),
+    (["--metric", "top5"], "unknown metric 'top5'"),
+    (["--format", "html"], "unknown --format 'html'"),
+    (["--preset", "quick"], "no run of preset 'quick'"),
+])
+def test_table_command_fails_cleanly(argv, message, capsys):
+    assert main(["table", "--results", str(DATA), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_missing_or_empty_results_fail_cleanly(tmp_path, capsys):
+    assert main(["table", "--results", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["table", "--results", str(tmp_path)]) == 2
+    assert "holds no runs" in capsys.readouterr().err
+    (tmp_path / "runs.csv").write_text(",".join(pd.read_csv(DATA / "runs.csv").columns) + "\n")
+    assert main(["table", "--results", str(tmp_path)]) == 2
+    assert "holds no runs" in capsys.readouterr().err
+
+
+def test_get_layout_grid_needs_results():
+    with pytest.raises(ValueError):
+        get_layout("grid")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    GOLDEN.mkdir(exist_ok=True)
+    for file_name, text in golden_outputs().items():
+        (GOLDEN / file_name).write_text(text)
+        print(f"wrote {GOLDEN / file_name}")
