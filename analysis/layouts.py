@@ -174,7 +174,7 @@ for _n, _ds, _noise, _rates, _what in ((1, "cifar10", "sym", (0.0, 0.2, 0.4, 0.8
         name=f"fsr-table{_n}", title=f"FSR Table {_n}: {DATASET_TITLES[_ds]} with {_what}, last iteration",
         columns=_cols(_ds, (1,), _noise, _rates, "{ds}", "{rate}"), paper="fsr", table=_n,
         paper_names=FSR_NAMES if _n < 3 else {"fsr": FSR_NAMES["fsr"]},
-        preset="fsr-table1" if _n == 1 else None,
+        preset=f"fsr-table{_n}",
     ))
 
 LAYOUTS.add("fsr-table6", Layout(

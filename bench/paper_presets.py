@@ -102,6 +102,18 @@ PRESETS.add("fsr-table1", Preset(
     noise_rates=(0.0, 0.2, 0.4, 0.8), seeds=(0, 1, 2), meta_per_class=0, methods=("ce", "fsr"),
     source="FSR Table 1",
 ))
+PRESETS.add("fsr-table2", Preset(
+    description="FSR Table 2: CIFAR-100 uniform noise {0, 0.2, 0.4, 0.8}, WRN-28-10, cyclic cosine, 127 epochs",
+    datasets=("cifar100",), recipe=FSR_NOISE_RECIPE, noise="sym", imbalances=(1,),
+    noise_rates=(0.0, 0.2, 0.4, 0.8), seeds=(0, 1, 2), meta_per_class=0, methods=("ce", "fsr"),
+    source="FSR Table 2",
+))
+PRESETS.add("fsr-table3", Preset(
+    description="FSR Table 3: CIFAR-10 asymmetric noise {0.2, 0.4} (semantic pairs), WRN-28-10, 127 epochs",
+    datasets=("cifar10",), recipe=FSR_NOISE_RECIPE, noise="asym", imbalances=(1,),
+    noise_rates=(0.2, 0.4), seeds=(0, 1, 2), meta_per_class=0, methods=("ce", "fsr"),
+    source="FSR Table 3",
+))
 PRESETS.add("fsr-table6", Preset(
     description="FSR Table 6: long-tailed CIFAR-10/100 rho {200, 50, 10}, ResNet-32, deferred re-weighting",
     datasets=CIFARS, recipe=FSR_LT_RECIPE, noise="none", imbalances=(200, 50, 10), noise_rates=(0.0,),
