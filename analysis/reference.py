@@ -34,6 +34,7 @@ class Defect:
     note: str
     metric: str | None = None
     avg_only: bool = False  # concerns the printed Avg column, not the cells
+    cells: tuple[tuple, ...] | None = None  # (dataset, imbalance, noise, rate) it concerns; None: all
 
 
 KNOWN_DEFECTS = (
@@ -41,8 +42,8 @@ KNOWN_DEFECTS = (
         "the paper prints FaMUS averages 30.72 (Last) and 30.81 (Best), but its ten cells average "
         "37.50 and 37.82; the Avg shown here is recomputed from the cells")),
     Defect("dynamic_loss", 3, "FaMUS", metric="best", note=(
-        "FaMUS Best is printed below its Last in two cells (28.50 < 28.53 at ρ=100 λ=0.3, "
-        "27.24 < 27.83 at ρ=100 λ=0.4)")),
+        "FaMUS Best is printed below its Last here (28.50 < 28.53 at ρ=100 λ=0.3, 27.24 < 27.83 at ρ=100 λ=0.4)"),
+        cells=(("cifar100", 100, "lt-prior", 0.3), ("cifar100", 100, "lt-prior", 0.4))),
     Defect("dynamic_loss", 7, "FaMUS", note=(
         "the FaMUS row equals FaMUS Table 8's 'MW-Net with LDAM loss + FaMUS' (LDAM loss, not CE), "
         "except C100 ρ=10 (59.00 here, 59.03 there)")),
@@ -92,7 +93,7 @@ def lookup(paper: str, table: int, names: tuple[str, ...], cell_key: tuple, metr
         for name in names:
             if (hits["method"] == name).sum() == 1:
                 row = hits[hits["method"] == name].iloc[0]
-                flags = defects_for(paper, table, name, metric)
+                flags = defects_for(paper, table, name, metric, cell_key=cell_key)
                 if ref_metric == "acc":
                     flags += (f"{paper} Table {table} does not say whether it reports the last or the best epoch",)
                 return Published(float(row["value"]), _float(row["std"]), name, ref_metric, str(row["backbone"]), flags)
@@ -111,8 +112,9 @@ def published_time_ms(paper: str, table: int, names: tuple[str, ...]) -> Publish
     return None
 
 
-def defects_for(paper: str, table: int, name: str | None, metric: str | None, avg: bool = False) -> tuple[str, ...]:
-    """The ⚠ notes that apply to a published number (or to the Avg when `avg`)."""
+def defects_for(paper: str, table: int, name: str | None, metric: str | None, avg: bool = False,
+                cell_key: tuple | None = None) -> tuple[str, ...]:
+    """The ⚠ notes that apply to a published number of `cell_key` (or to the Avg when `avg`)."""
     out = []
     for d in KNOWN_DEFECTS:
         if d.paper != paper or d.table != table or d.avg_only != avg:
@@ -120,6 +122,8 @@ def defects_for(paper: str, table: int, name: str | None, metric: str | None, av
         if d.method is not None and d.method != name:
             continue
         if d.metric is not None and d.metric != metric:
+            continue
+        if d.cells is not None and not any(_same_cell(c, cell_key) for c in d.cells):
             continue
         out.append(d.note)
     return tuple(out)
@@ -130,6 +134,10 @@ def table_methods(paper: str, table: int) -> list[str]:
     ref = published()
     rows = ref[(ref["paper"] == paper) & (ref["table"] == table)]
     return list(dict.fromkeys(rows["method"]))
+
+
+def _same_cell(a: tuple, b: tuple | None) -> bool:
+    return b is not None and a[:3] == tuple(b[:3]) and abs(a[3] - b[3]) < 1e-9
 
 
 def _float(value: object) -> float:

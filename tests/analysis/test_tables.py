@@ -196,6 +196,27 @@ def test_missing_or_empty_results_fail_cleanly(tmp_path, capsys):
     assert "holds no runs" in capsys.readouterr().err
 
 
+def test_known_defects_of_the_published_table_are_footnoted(tmp_path):
+    folder = tmp_path / "r"
+    shutil.copytree(DATA, folder)
+    runs = pd.read_csv(folder / "runs.csv")
+    runs["dataset"] = "cifar100"
+    runs["method"] = runs["method"].replace({"dynamic_loss": "famus"})
+    runs.to_csv(folder / "runs.csv", index=False)
+    table = build_table(load_results(folder), "dl-table3", reference=True)
+    assert any("prints FaMUS averages 30.72" in note for note in table.footnotes)
+    famus_best_paper = [row for key, row in zip(table.rows, table.entries) if key == ("famus", "best", "paper")][0]
+    flagged = [e for e in famus_best_paper if e.notes]
+    assert [e.mean for e in flagged] == [28.50, 27.24]  # ρ=100 λ=0.3 and 0.4 only
+    assert "⚠" in to_markdown(table)
+
+
+def test_ls_layouts_lists_every_layout(capsys):
+    assert main(["ls", "layouts"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ["grid", *LAYOUTS.names()])
+
+
 def test_get_layout_grid_needs_results():
     with pytest.raises(ValueError):
         get_layout("grid")
