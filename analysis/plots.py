@@ -530,7 +530,7 @@ def resolve_cell(results: Results, cell: Cell | None) -> Cell:
     if cell is None:
         return default_cell(results)
     if cell not in results.cells():
-        choices = "; ".join(c.label() for c in results.cells())
+        choices = ", ".join(c.spec() for c in results.cells())
         raise UsageError(f"the results hold no cell '{cell.label()}'; choose one of: {choices}")
     return cell
 
@@ -683,7 +683,7 @@ def make_plots(results: Results, *, fmt: str = "png", metric: str = "last", cell
         except SkipPlot as why:
             report.skipped.setdefault(kind, str(why))
             path.unlink(missing_ok=True)
-            log.warning("plots: skipped %s: %s", stem, why)
+            log.info("plots: skipped %s: %s", stem, why)
             continue
         report.written.setdefault(kind, []).append(save_figure(fig, path))
     return report

@@ -30,10 +30,30 @@ class Cell:
     noise: str
     noise_rate: float
 
+    def spec(self) -> str:
+        """The command-line form `parse_cell` reads, e.g. 'cifar10:100:lt-prior:0.3' or 'cifar10:10:clean'."""
+        tail = "clean" if self.noise == "none" else f"{self.noise}:{_num(self.noise_rate)}"
+        return f"{self.dataset}:{_num(self.imbalance)}:{tail}"
+
     def label(self) -> str:
         """Short human label, e.g. 'cifar10 ρ=100 lt-prior 0.3' or 'cifar10 ρ=10 clean'."""
         noise = "clean" if self.noise == "none" else f"{self.noise} {_num(self.noise_rate)}"
         return f"{self.dataset} ρ={_num(self.imbalance)} {noise}"
+
+
+def parse_cell(text: str) -> Cell:
+    """'cifar10:100:lt-prior:0.3' or 'cifar10:10:clean' -> Cell (UsageError when malformed)."""
+    parts = text.split(":")
+    try:
+        if len(parts) == 3 and parts[2] in ("clean", "none"):
+            return Cell(parts[0], float(parts[1]), "none", 0.0)
+        if len(parts) == 4:
+            rate = float(parts[3])
+            return Cell(parts[0], float(parts[1]), parts[2] if rate > 0 else "none", rate)
+    except ValueError:
+        pass
+    raise UsageError(f"malformed cell '{text}': expected DATASET:RHO:NOISE:RATE (e.g. cifar10:100:lt-prior:0.3) "
+                     "or DATASET:RHO:clean")
 
 
 def _num(value: float) -> str:
@@ -60,9 +80,10 @@ class Results:
         return self.runs[self.runs["status"] == "done"]
 
     def cells(self) -> list[Cell]:
-        """The cells present in the runs (any status), sorted by dataset, ρ, noise, rate."""
+        """The cells present in the runs (any status), sorted by dataset, ρ, then clean first, noise, rate."""
         keys = self.runs[list(CELL_KEYS)].drop_duplicates().itertuples(index=False)
-        return sorted((Cell(*k) for k in keys), key=lambda c: (c.dataset, c.imbalance, c.noise, c.noise_rate))
+        return sorted((Cell(*k) for k in keys),
+                      key=lambda c: (c.dataset, c.imbalance, c.noise != "none", c.noise, c.noise_rate))
 
     def methods(self) -> list[str]:
         """Methods present, in the registry's listing order."""

@@ -33,11 +33,30 @@ def display_name(method: str) -> str:
     return DISPLAY_NAMES.get(method, method)
 
 
+#: one fixed, distinct colour per method (families share a hue: DivideMix orange, the meta-learning
+#: re-weighters green/blue, Dynamic Loss reds); methods not listed get colours from "husl".
+METHOD_COLOURS = {
+    "ce": "#4d4d4d",
+    "balanced_softmax": "#1f77b4",
+    "dal": "#8c564b",
+    "dividemix": "#ff7f0e",
+    "dividemix_bs": "#b8860b",
+    "mwnet": "#2ca02c",
+    "gdw": "#17becf",
+    "famus": "#9467bd",
+    "fsr": "#e377c2",
+    "dynamic_loss": "#d62728",
+    "dynamic_loss_bs": "#7f0000",
+    "dynamic_loss_la": "#000080",
+}
+
+
 def method_palette(methods: Iterable[str]) -> dict[str, tuple[float, float, float]]:
     """One fixed colour per method: a method keeps its colour whatever else is plotted."""
     import seaborn as sns
+    from matplotlib.colors import to_rgb
 
-    known = list(METHOD_ORDER)
-    colours = sns.color_palette("tab20", 20)
-    extra = [m for m in method_order(methods) if m not in known]
-    return {m: colours[(known + extra).index(m) % len(colours)] for m in method_order(methods)}
+    ordered = method_order(methods)
+    extra = [m for m in ordered if m not in METHOD_COLOURS]
+    spare = dict(zip(extra, sns.color_palette("husl", max(len(extra), 1))))
+    return {m: to_rgb(METHOD_COLOURS[m]) if m in METHOD_COLOURS else spare[m] for m in ordered}

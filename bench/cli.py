@@ -145,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--metric", help="last, best or last5 (default: the layout's metrics)")
     table.add_argument("--reference", action="store_true", help="add the published numbers and ours − paper")
 
+    plots = sub.add_parser("plots", help="figures (accuracy vs noise, heatmap, CD diagram, cost, curves) from a results folder")
+    _add_results_args(plots)
+    plots.add_argument("--format", default="png", help="png or pdf")
+    plots.add_argument("--metric", default="last", help="last, best or last5 (heatmap, CD diagram, accuracy vs time)")
+    plots.add_argument("--cell", help="the cell of the per-cell figures, DATASET:RHO:NOISE:RATE or DATASET:RHO:clean "
+                                      "(default: the cell with the most finished runs)")
+
     val = sub.add_parser("validate", help="resolve every run of the presets without training")
     val.add_argument("--preset", help="default: all presets")
     return parser
@@ -311,6 +318,20 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plots(args: argparse.Namespace) -> int:
+    from analysis.plots import make_plots
+    from analysis.results import load_results, parse_cell
+
+    cell = parse_cell(args.cell) if args.cell else None
+    results = load_results(args.results, preset=args.preset)
+    report = make_plots(results, fmt=args.format, metric=args.metric, cell=cell)
+    for path in report.paths:
+        print(path)
+    for kind, why in report.skipped.items():
+        print(f"skipped {kind}: {why}", file=sys.stderr)
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from bench.presets import PRESETS, expand
 
@@ -331,6 +352,7 @@ COMMANDS = {
     ("perf", None): cmd_perf,
     ("validate", None): cmd_validate,
     ("table", None): cmd_table,
+    ("plots", None): cmd_plots,
 }
 
 
