@@ -15,6 +15,7 @@ module only chooses them, feeds them and writes the report (Markdown, booktabs L
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -164,11 +165,11 @@ def compare_seeds(method: pd.Series, reference: pd.Series, alpha: float = 0.05) 
         return _paired(method, reference, common, level)
     if len(method) >= MIN_SEEDS and len(reference) >= MIN_SEEDS:
         return _welch(method, reference, common, level)
-    diff = float(method.mean() - reference.mean()) if len(method) and len(reference) else math.nan
-    return SeedComparison("skipped", len(method), len(reference), len(common),
-                          mean_method=float(method.mean()) if len(method) else math.nan,
-                          mean_reference=float(reference.mean()) if len(reference) else math.nan, diff=diff,
-                          note=f"too few seeds: {len(common)} paired, {len(method)} vs {len(reference)} runs (need {MIN_SEEDS})")
+    mean_m = float(method.mean()) if len(method) else math.nan
+    mean_r = float(reference.mean()) if len(reference) else math.nan
+    note = f"too few seeds: {len(common)} paired, {len(method)} vs {len(reference)} runs (need {MIN_SEEDS})"
+    return SeedComparison("skipped", len(method), len(reference), len(common), mean_method=mean_m,
+                          mean_reference=mean_r, diff=mean_m - mean_r, note=note)
 
 
 def _seed_series(scores: pd.DataFrame) -> pd.Series:
@@ -186,9 +187,17 @@ def _cell_frame(frame: pd.DataFrame, cell: Cell) -> pd.DataFrame:
 def _failed_note(runs: pd.DataFrame) -> str:
     failed = runs[runs["status"] == "failed"]
     if failed.empty:
-        return "no finished run"
+        return "no finished run with this metric"
     first = str(failed["error"].iloc[0]).splitlines()[0] if str(failed["error"].iloc[0]) else "no error message"
     return f"no finished run ({len(failed)} failed: {first})"
+
+
+def _with_failures(comp: SeedComparison, runs: pd.DataFrame) -> SeedComparison:
+    """Append the count of failed runs (which the test could not use) to the note."""
+    failed = int((runs["status"] == "failed").sum())
+    if not failed:
+        return comp
+    return dataclasses.replace(comp, note="; ".join(filter(None, [comp.note, f"{failed} failed run(s)"])))
 
 
 def _reference_row(cell: Cell, reference: str, ref: pd.Series) -> dict:
@@ -214,7 +223,7 @@ def _cell_rows(results: Results, scores: pd.DataFrame, cell: Cell, reference: st
             comp = SeedComparison("skipped", len(mine), 0, 0, mean_method=float(mine.mean()),
                                   note=f"reference {reference} has no finished run here")
         else:
-            comp = compare_seeds(mine, ref, alpha)
+            comp = _with_failures(compare_seeds(mine, ref, alpha), runs[runs["method"] == method])
         rows.append({"cell": cell, "method": method, **comp.__dict__})
     adjusted, reject = holm([row.get("p", math.nan) for row in rows], alpha)  # the reference row has no p
     for row, p_holm, rej in zip(rows, adjusted, reject):
@@ -367,6 +376,7 @@ class StatsReport:
     within: pd.DataFrame
     across: AcrossCells
     notes: list[str]
+    no_reference: list[Cell] = field(default_factory=list)  # cells with runs but none of the reference
 
 
 def _check_inputs(results: Results, metric: str, reference: str, alpha: float) -> pd.DataFrame:
@@ -427,8 +437,9 @@ def build_report(results: Results, metric: str = "last", reference: str = "ce", 
     matrix = results.cell_matrix(metric)
     across = across_cells(matrix, alpha)
     across.left_out = [m for m in results.methods() if m not in matrix.columns] + across.left_out
+    no_reference = [c for c in results.cells() if c not in set(within["cell"])]
     return StatsReport(results.root.name, metric, reference, alpha, within, across,
-                       _notes(reference, metric, alpha, across))
+                       _notes(reference, metric, alpha, across), no_reference)
 
 
 # --------------------------------------------------------------------------- number formatting
@@ -566,8 +577,12 @@ def _within_summary(report: StatsReport) -> str:
     others = report.within[report.within["test"] != "reference"]
     tested = others[others["test"] != "skipped"]
     significant = int(tested["significant"].eq(True).sum())
-    return (f"{len(tested)} of {len(others)} comparisons tested ({len(others) - len(tested)} skipped, see Note); "
+    line = (f"{len(tested)} of {len(others)} comparisons tested ({len(others) - len(tested)} skipped, see Note); "
             f"{significant} significant after Holm at α = {report.alpha:g}.")
+    if report.no_reference:
+        line += (f" Cells without a {display_name(report.reference)} run: "
+                 f"{'; '.join(c.label() for c in report.no_reference)}.")
+    return line
 
 
 def render_markdown(report: StatsReport) -> str:

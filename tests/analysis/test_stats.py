@@ -258,3 +258,20 @@ def test_a_store_without_two_methods_in_any_cell_fails_cleanly(synthetic):
     synthetic.runs = synthetic.runs[synthetic.runs["method"] == "ce"]
     with pytest.raises(UsageError, match="no cell .* ≥2 methods"):
         stats.write_stats(synthetic)
+
+
+def test_write_stats_without_complete_cells_skips_across_and_clears_stale_files(synthetic):
+    # Keep one cell with every method, and one where only dividemix ran: 1 complete cell, so the
+    # across-cell part is skipped, and a ranks.csv left by an earlier run must not survive.
+    runs = synthetic.runs
+    one_cell = (runs["imbalance"] == 10) & (runs["noise_rate"] == 0.1)
+    other = (runs["imbalance"] == 100) & (runs["noise_rate"] == 0.3) & (runs["method"] == "dividemix")
+    synthetic.runs = runs[one_cell | other]
+    stale = synthetic.root / "stats" / "ranks.csv"
+    stale.parent.mkdir()
+    stale.write_text("old")
+    markdown, paths = stats.write_stats(synthetic)
+    assert {p.name for p in paths} == {"stats.md", "stats.tex", "within_cells.csv"}
+    assert not stale.exists()
+    assert "Skipped: needs ≥2 methods on ≥2 complete cells" in markdown
+    assert "Cells without a CE run: cifar10 ρ=100 lt-prior 0.3." in markdown
