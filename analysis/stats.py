@@ -682,13 +682,13 @@ def _csv_tables(report: StatsReport) -> dict[str, pd.DataFrame]:
 
 def write_stats(results: Results, *, metric: str = "last", reference: str = "ce",
                 alpha: float = 0.05) -> tuple[str, list[Path]]:
-    """Run the tests and write stats.md, stats.tex and the CSVs under `<results>/stats/`.
+    """Run the tests and write stats.md, stats.tex and the CSVs under `<results>/stats/<metric>/`.
 
     Returns the Markdown (for the terminal) and the written paths. Files of an earlier run that
     this one does not produce are removed, so the folder always describes one run.
     """
     report = build_report(results, metric, reference, alpha)
-    out = results.root / "stats"
+    out = results.root / "stats" / metric
     out.mkdir(parents=True, exist_ok=True)
     for name in OUTPUT_FILES:
         (out / name).unlink(missing_ok=True)

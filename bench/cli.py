@@ -145,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--metric", help="last, best or last5 (default: the layout's metrics)")
     table.add_argument("--reference", action="store_true", help="add the published numbers and ours − paper")
 
+    stats = sub.add_parser("stats", help="significance tests within cells (over seeds) and across cells")
+    _add_results_args(stats)
+    stats.add_argument("--metric", default="last", help="last, best or last5")
+    stats.add_argument("--reference-method", default="ce", help="the method every other is tested against in a cell")
+    stats.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (Holm) and CI level 1 - alpha")
+
     plots = sub.add_parser("plots", help="figures (accuracy vs noise, heatmap, CD diagram, cost, curves) from a results folder")
     _add_results_args(plots)
     plots.add_argument("--format", default="png", help="png or pdf")
@@ -318,6 +324,17 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from analysis.results import load_results
+    from analysis.stats import write_stats
+
+    results = load_results(args.results, preset=args.preset)
+    markdown, paths = write_stats(results, metric=args.metric, reference=args.reference_method, alpha=args.alpha)
+    print(markdown, end="")
+    print(f"\nwritten: {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    return 0
+
+
 def cmd_plots(args: argparse.Namespace) -> int:
     from analysis.plots import make_plots
     from analysis.results import load_results, parse_cell
@@ -353,6 +370,7 @@ COMMANDS = {
     ("validate", None): cmd_validate,
     ("table", None): cmd_table,
     ("plots", None): cmd_plots,
+    ("stats", None): cmd_stats,
 }
 
 

@@ -204,16 +204,20 @@ def test_across_cells_skipped_with_one_complete_cell():
 
 def test_within_cells_on_the_fixture(synthetic):
     within = stats.within_cells(synthetic, metric="last", reference="ce")
-    cell = Cell("cifar10", 10.0, "lt-prior", 0.1)
-    rows = within[within["cell"] == cell].set_index("method")
-    assert rows.loc["ce", "test"] == "reference"
+    tie = within[within["cell"] == Cell("cifar10", 100.0, "lt-prior", 0.1)].set_index("method")
+    assert tie.loc["ce", "test"] == "reference"
     # ce and balanced_softmax are identical on every seed in this cell (the fixture's tie)
-    assert rows.loc["balanced_softmax", "test"] == "skipped"
-    # Holm over the two tests that ran: the smaller p doubles, the larger is kept (max(2·p1, p2) = p2 here)
-    p_dm, p_dl = rows.loc["dividemix", "p"], rows.loc["dynamic_loss", "p"]
-    assert p_dm < p_dl
-    assert rows.loc["dividemix", "p_holm"] == pytest.approx(2 * p_dm)
-    assert rows.loc["dynamic_loss", "p_holm"] == pytest.approx(max(2 * p_dm, p_dl))
+    assert tie.loc["balanced_softmax", "test"] == "skipped"
+    # the only test that ran there is its own family: Holm leaves it alone
+    assert tie.loc["dividemix", "p_holm"] == pytest.approx(tie.loc["dividemix", "p"])
+    # three tests ran on ρ=10 λ=0.1: Holm by hand, p(1) ≤ p(2) ≤ p(3) -> 3·p(1), max(that, 2·p(2)), max(that, p(3))
+    rows = within[within["cell"] == Cell("cifar10", 10.0, "lt-prior", 0.1)].set_index("method")
+    raw = rows.loc[["balanced_softmax", "dividemix", "dynamic_loss"], "p"].sort_values()
+    expected, running = [], 0.0
+    for i, p in enumerate(raw):
+        running = max(running, min(1.0, (3 - i) * p))
+        expected.append(running)
+    assert list(rows.loc[raw.index, "p_holm"]) == pytest.approx(expected)
     # dividemix: seeds 1, 2 failed on ρ=10 λ=0.3 -> n=1, skipped with the reason
     n1 = within[(within["cell"] == Cell("cifar10", 10.0, "lt-prior", 0.3)) & (within["method"] == "dividemix")]
     assert n1["test"].item() == "skipped" and "1 paired" in n1["note"].item()
@@ -228,15 +232,15 @@ def test_write_stats_writes_every_file(synthetic):
     assert names == {"stats.md", "stats.tex", "within_cells.csv", "ranks.csv", "pairwise_wilcoxon.csv",
                      "nemenyi.csv", "friedman.csv"}
     for path in paths:
-        assert path.parent == synthetic.root / "stats" and path.stat().st_size > 0
-    assert (synthetic.root / "stats" / "stats.md").read_text(encoding="utf-8") == markdown
+        assert path.parent == synthetic.root / "stats" / "last" and path.stat().st_size > 0
+    assert (synthetic.root / "stats" / "last" / "stats.md").read_text(encoding="utf-8") == markdown
     assert "N = 3 complete cells, k = 4 methods" in markdown
     assert "cifar10 ρ=100 lt-prior 0.1 (missing: Dynamic Loss)" in markdown
     assert "not independent" in markdown
-    tex = (synthetic.root / "stats" / "stats.tex").read_text(encoding="utf-8")
+    tex = (synthetic.root / "stats" / "last" / "stats.tex").read_text(encoding="utf-8")
     assert r"\toprule" in tex and r"\bottomrule" in tex
     assert "ρ" not in tex and r"$\rho$" in tex and "balanced_softmax" not in tex  # symbols spelled, names displayed
-    ranks = pd.read_csv(synthetic.root / "stats" / "ranks.csv")
+    ranks = pd.read_csv(synthetic.root / "stats" / "last" / "ranks.csv")
     assert ranks["avg_rank"].sum() == pytest.approx(4 * 5 / 2)  # ranks of k = 4 methods sum to k(k+1)/2
     # deterministic: a second run prints the same text
     assert stats.write_stats(synthetic)[0] == markdown
@@ -267,8 +271,8 @@ def test_write_stats_without_complete_cells_skips_across_and_clears_stale_files(
     one_cell = (runs["imbalance"] == 10) & (runs["noise_rate"] == 0.1)
     other = (runs["imbalance"] == 100) & (runs["noise_rate"] == 0.3) & (runs["method"] == "dividemix")
     synthetic.runs = runs[one_cell | other]
-    stale = synthetic.root / "stats" / "ranks.csv"
-    stale.parent.mkdir()
+    stale = synthetic.root / "stats" / "last" / "ranks.csv"
+    stale.parent.mkdir(parents=True)
     stale.write_text("old")
     markdown, paths = stats.write_stats(synthetic)
     assert {p.name for p in paths} == {"stats.md", "stats.tex", "within_cells.csv"}
