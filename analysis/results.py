@@ -7,7 +7,6 @@ methods: runs of one cell with the same (data seed, train seed) saw bit-identica
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from bench.errors import UsageError
 METRICS = {"last": "last_acc", "best": "best_acc", "last5": "last5_acc"}
 METRIC_LABELS = {"last": "Last", "best": "Best", "last5": "Last-5 mean"}
 CELL_KEYS = ("dataset", "imbalance", "noise", "noise_rate")
+#: what must agree between runs of one method in one cell for their seeds to be pooled
+CONFIG_KEYS = ("backbone", "epochs", "batch_size", "hparams", "order", "meta_per_class")
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,19 @@ def load_results(path: str | Path, preset: str | None = None) -> Results:
         if runs.empty:
             raise UsageError(f"results folder '{root}' holds no run of preset '{preset}'; drop --preset or pick another")
     runs = _normalise(runs).reset_index(drop=True)
+    _check_one_config(runs)
     epochs = epochs[epochs["run_id"].isin(set(runs["run_id"]))].reset_index(drop=True)
     return Results(root=root, runs=runs, epochs=epochs)
 
 
-def fmt(value: float, decimals: int = 2) -> str:
-    """A number for a table cell ('–' for NaN)."""
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{decimals}f}"
+def _check_one_config(runs: pd.DataFrame) -> None:
+    """Refuse to pool seeds of one method and cell that ran different configurations."""
+    present = [k for k in CONFIG_KEYS if k in runs]
+    configs = runs.groupby(["method", *CELL_KEYS])[present].nunique(dropna=False)
+    mixed = configs[(configs > 1).any(axis=1)]
+    if len(mixed):
+        method, *cell = mixed.index[0]
+        what = ", ".join(k for k in present if mixed.iloc[0][k] > 1)
+        raise UsageError(f"method '{method}' ran with different {what} in cell {Cell(*cell).label()}, so its seeds "
+                         "cannot be pooled; pass --preset to pick one grid, or keep each configuration in its own "
+                         "--out folder")

@@ -21,8 +21,6 @@ from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, metric_col
 from analysis.style import display_name
 from bench.errors import UsageError
 
-#: what must agree between runs of one method in one cell for their seeds to be pooled
-CONFIG_KEYS = ("backbone", "epochs", "batch_size", "hparams", "order", "meta_per_class")
 FORMATS = ("md", "latex", "csv")
 
 
@@ -72,7 +70,6 @@ def build_table(results: Results, layout_name: str = "grid", metric: str | None 
                          "published counterpart")
     runs = _runs_in(results, layout)
     methods = [m for m in results.methods() if m in set(runs["method"])]
-    _check_one_config(runs)
     builder = _Builder(layout, metrics, reference, runs)
     for method in methods:
         for m in metrics:
@@ -91,17 +88,6 @@ def _runs_in(results: Results, layout: Layout) -> pd.DataFrame:
         raise UsageError(f"results in '{results.root}' have none of the {len(layout.columns)} cells of layout "
                          f"'{layout.name}' (e.g. {example}); run {hint}, or use --layout grid")
     return runs
-
-
-def _check_one_config(runs: pd.DataFrame) -> None:
-    present = [k for k in CONFIG_KEYS if k in runs]
-    configs = runs.groupby(["method", *CELL_KEYS])[present].nunique(dropna=False)
-    mixed = configs[(configs > 1).any(axis=1)]
-    if len(mixed):
-        method, *cell = mixed.index[0]
-        what = ", ".join(k for k in present if mixed.iloc[0][k] > 1)
-        raise UsageError(f"method '{method}' ran with different {what} in cell {tuple(cell)}, so its seeds cannot be "
-                         "pooled; pass --preset to pick one grid, or keep each configuration in its own --out folder")
 
 
 class _Builder:
