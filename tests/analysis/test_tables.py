@@ -205,7 +205,7 @@ def test_known_defects_of_the_published_table_are_footnoted(tmp_path):
     runs.to_csv(folder / "runs.csv", index=False)
     table = build_table(load_results(folder), "dl-table3", reference=True)
     assert any("prints FaMUS averages 30.72" in note for note in table.footnotes)
-    famus_best_paper = [row for key, row in zip(table.rows, table.entries) if key == ("famus", "best", "paper")][0]
+    famus_best_paper = next(row for key, row in zip(table.rows, table.entries) if key == ("famus", "best", "paper"))
     flagged = [e for e in famus_best_paper if e.notes]
     assert [e.mean for e in flagged] == [28.50, 27.24]  # ρ=100 λ=0.3 and 0.4 only
     assert "⚠" in to_markdown(table)
