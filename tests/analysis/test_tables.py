@@ -211,6 +211,24 @@ def test_known_defects_of_the_published_table_are_footnoted(tmp_path):
     assert "⚠" in to_markdown(table)
 
 
+def test_famus_table1_shows_our_time_per_iteration_beside_the_papers(tmp_path):
+    folder = tmp_path / "r"
+    shutil.copytree(DATA, folder)
+    runs = pd.read_csv(folder / "runs.csv")
+    runs = runs[runs.imbalance == 10].assign(imbalance=1, noise="sym")
+    runs["noise_rate"] = runs["noise_rate"].replace({0.1: 0.2, 0.3: 0.4})
+    runs["method"] = runs["method"].replace({"ce": "mwnet", "dynamic_loss": "famus"})
+    runs.to_csv(folder / "runs.csv", index=False)
+    frame = _frame("famus-table1", results=load_results(folder))
+    time = frame[frame.kind == "time"].set_index(["method", "source"])
+    mwnet = runs[(runs.method == "mwnet") & (runs.status == "done")]["sec_per_iter"]
+    assert time.loc[("mwnet", "ours"), "mean"] == pytest.approx(1000 * mwnet.median())
+    assert time.loc[("mwnet", "paper"), "mean"] == 933 and time.loc[("famus", "paper"), "mean"] == 284
+    ratio = time.loc[("famus", "ours"), "mean"] / 284
+    assert time.loc[("famus", "Δ"), "text"] == f"×{ratio:.2f}"
+    assert _cell(frame[frame.dataset == "cifar10"], "famus", "best", "paper", 1, 0.4)["mean"] == 90.5
+
+
 def test_ls_layouts_lists_every_layout(capsys):
     assert main(["ls", "layouts"]) == 0
     out = capsys.readouterr().out
