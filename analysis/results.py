@@ -7,6 +7,7 @@ methods: runs of one cell with the same (data seed, train seed) saw bit-identica
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,11 +138,19 @@ def load_results(path: str | Path, preset: str | None = None) -> Results:
         else:
             runs = pd.DataFrame()
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise UsageError(f"cannot read the results tables in '{root}' ({exc}); delete runs.csv and "
-                         "epochs.csv there to rebuild them from the per-run records in runs/") from None
+        raise UsageError(f"cannot read the results tables in '{root}' ({exc}); rebuild them from the per-run "
+                         f"records with `python -m bench results repair --results {root}`") from None
+    repair = f"`python -m bench results repair --results {root}`"
+    records = list((root / "runs").glob("*.json")) if (root / "runs").is_dir() else []
+    missing = {"method", "status", *CELL_KEYS, *METRICS.values()} - set(runs.columns)
+    if records and (runs.empty or missing):
+        raise UsageError(f"'{runs_csv}' is damaged ({len(runs)} rows, {len(records)} run records in runs/); "
+                         f"rebuild it with {repair}")
+    if records and len(records) != len(runs):
+        print(f"bench: warning: '{runs_csv}' has {len(runs)} rows but runs/ holds {len(records)} run records; "
+              f"{repair} rebuilds the tables", file=sys.stderr)
     if runs.empty:
         raise UsageError(f"results folder '{root}' holds no runs; run `python -m bench run grid --out {root}` first")
-    missing = {"method", "status", *CELL_KEYS, *METRICS.values()} - set(runs.columns)
     if missing:
         raise UsageError(f"'{runs_csv}' lacks the columns {', '.join(sorted(missing))}; it is not a bench results table")
     if preset is not None:

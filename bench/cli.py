@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bench.errors import UsageError
+from bench.lock import ResultsLock
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--address", help="Ray cluster address (default: start a local cluster)")
     grid.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     grid.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
+    grid.add_argument("--max-failures", type=int, default=2,
+                      help="Ray: times a trial whose worker died is retried (it resumes from its checkpoint)")
     _add_exec_args(grid)
 
     one = run_sub.add_parser("one", help="run one configuration in the foreground")
@@ -158,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     plots.add_argument("--cell", help="the cell of the per-cell figures, DATASET:RHO:NOISE:RATE or DATASET:RHO:clean "
                                       "(default: the cell with the most finished runs)")
 
+    res = sub.add_parser("results", help="maintain a results folder")
+    res_sub = res.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    repair = res_sub.add_parser("repair", help="move unusable run records aside and rebuild runs/epochs tables")
+    repair.add_argument("--results", required=True, help="a results folder, e.g. results/quick")
+
     val = sub.add_parser("validate", help="resolve every run of the presets without training")
     val.add_argument("--preset", help="default: all presets")
     return parser
@@ -182,30 +190,46 @@ def cmd_run_grid(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    if args.max_failures < 0:
+        raise UsageError("--max-failures must be >= 0")
     runs = expand(args.preset, methods=args.methods, seeds=seeds, epochs=args.epochs)
     store = _store_for(args.out, args.preset)
-    done = store.completed_ids()
     unique = list({cfg.run_id: cfg for cfg in runs}.values())
-    pending = [cfg for cfg in unique if cfg.run_id not in done]
-    print(f"preset {args.preset}: {len(unique)} runs, {len(pending)} to do, "
-          f"{len(unique) - len(pending)} already done in {store.root}")
     if args.dry_run:
+        pending = _pending(store, unique, args.preset)
         for cfg in pending:
             print(f"  {cfg.run_id}  {cfg.label()}\n      {describe_recipe(cfg)}")
         return 0
     store.ensure_writable()
-    if not pending:
-        return 0
-    for dataset in sorted({cfg.data.dataset for cfg in pending}):
-        load_base(dataset, data_root=args.data_root, download=args.download)  # fails early, clearly
-    opts = LaunchOptions(
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, address=args.address,
-        device=args.device, data_root=_abs(args.data_root), download=args.download,
-        checkpoint_every=args.checkpoint_every,
-    )
-    failed = LAUNCHERS[args.launcher](pending, store, opts)
+    with ResultsLock(store.root):
+        pending = _pending(store, unique, args.preset)
+        if not pending:
+            return 0
+        for dataset in sorted({cfg.data.dataset for cfg in pending}):
+            load_base(dataset, data_root=args.data_root, download=args.download)  # fails early, clearly
+        opts = LaunchOptions(
+            cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, address=args.address,
+            device=args.device, data_root=_abs(args.data_root), download=args.download,
+            checkpoint_every=args.checkpoint_every, max_failures=args.max_failures,
+        )
+        failed = LAUNCHERS[args.launcher](pending, store, opts)
     print(f"results: {store.root / 'runs.csv'} ({failed} failed)")
     return 1 if failed else 0
+
+
+def _pending(store, unique: list, preset: str) -> list:
+    """The runs not yet done in the store; says what it found, and warns of unusable records."""
+    records, bad = store.scan()
+    done = {r["run_id"] for r in records if r["status"] == "done"}
+    pending = [cfg for cfg in unique if cfg.run_id not in done]
+    print(f"preset {preset}: {len(unique)} runs, {len(pending)} to do, "
+          f"{len(unique) - len(pending)} already done in {store.root}")
+    if bad:
+        names = ", ".join(path.name for path, _ in bad[:3]) + (" …" if len(bad) > 3 else "")
+        print(f"bench: warning: {len(bad)} unusable run record(s) in {store.records_dir} ({names}); their runs "
+              f"count as not done; `python -m bench results repair --results {store.root}` moves them aside",
+              file=sys.stderr)
+    return pending
 
 
 def _abs(path: str | None) -> str | None:
@@ -235,12 +259,13 @@ def cmd_run_one(args: argparse.Namespace) -> int:
     cfg = make_run(data, args.method, recipe, args.seed, hparams=parse_hparams(args.hp), preset="one")
     store = _store_for(args.out, "one")
     store.ensure_writable()
-    if cfg.run_id in store.completed_ids():
-        print(f"run {cfg.run_id} is already done in {store.root}; nothing to do")
-        return 0
-    load_base(args.dataset, data_root=args.data_root, download=args.download)
-    opts = LaunchOptions(device=args.device, data_root=_abs(args.data_root), download=args.download)
-    failed = launch_local([cfg], store, opts)
+    with ResultsLock(store.root):
+        if cfg.run_id in store.completed_ids():
+            print(f"run {cfg.run_id} is already done in {store.root}; nothing to do")
+            return 0
+        load_base(args.dataset, data_root=args.data_root, download=args.download)
+        opts = LaunchOptions(device=args.device, data_root=_abs(args.data_root), download=args.download)
+        failed = launch_local([cfg], store, opts)
     return 1 if failed else 0
 
 
@@ -349,6 +374,25 @@ def cmd_plots(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_results_repair(args: argparse.Namespace) -> int:
+    from bench.store import ResultsStore
+
+    root = Path(args.results)
+    if not (root / "runs").is_dir():
+        raise UsageError(f"'{root}' has no runs/ folder of run records; pass the --out folder of a `bench run`")
+    store = ResultsStore(root)
+    with ResultsLock(store.root):
+        report = store.repair()
+    for item in report["moved"]:
+        print(f"moved {item['file']} to {item['moved_to']}: {item['why']}")
+    print(f"{report['records']} run records ({report['done']} done, {report['failed']} failed), "
+          f"{len(report['moved'])} moved aside, {report['temporary_files_removed']} temporary files removed; "
+          f"rebuilt runs.csv/.parquet ({report['records']} rows) and epochs.csv/.parquet ({report['epochs']} rows)")
+    if report["moved"]:
+        print("runs whose records were moved aside count as not done: re-run the grid command to run them again")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from bench.presets import PRESETS, expand
 
@@ -371,12 +415,13 @@ COMMANDS = {
     ("table", None): cmd_table,
     ("plots", None): cmd_plots,
     ("stats", None): cmd_stats,
+    ("results", "repair"): cmd_results_repair,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = COMMANDS[(args.command, getattr(args, "what", None) if args.command in ("run", "data") else None)]
+    handler = COMMANDS[(args.command, getattr(args, "what", None) if args.command in ("run", "data", "results") else None)]
     try:
         return handler(args)
     except BrokenPipeError:  # e.g. `bench ... | head`: the reader left, nothing to report

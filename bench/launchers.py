@@ -33,6 +33,7 @@ class LaunchOptions:
     data_root: str | None = None
     download: bool = False
     checkpoint_every: int = 10
+    max_failures: int = 2  # Ray: retries of a trial whose worker died
 
 
 class Progress:
@@ -164,6 +165,8 @@ def launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions) 
                 name=f"launch-{time.strftime('%Y%m%d-%H%M%S')}",
                 storage_path=str(store.root / ".ray"),
                 callbacks=[_store_callback(store, progress)],
+                # a retried trial starts again in a fresh worker and resumes from its checkpoint
+                failure_config=tune.FailureConfig(max_failures=opts.max_failures),
                 verbose=0,
             ),
         )

@@ -62,6 +62,20 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _invalid(record: Any, stem: str) -> str:
+    """Why a parsed record cannot be used ('' if it can)."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    if record.get("run_id") != stem:
+        return f"run_id {record.get('run_id')!r} does not match the file name"
+    if record.get("status") not in ("done", "failed"):
+        return f"unknown status {record.get('status')!r}"
+    config = record.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("data"), dict):
+        return "no config"
+    return ""
+
+
 class ResultsStore:
     """Reads and writes the store of one grid (see the module docstring)."""
 
@@ -86,15 +100,45 @@ class ResultsStore:
     def checkpoint_dir(self) -> Path:
         return self.root / "checkpoints"
 
-    def records(self) -> list[dict[str, Any]]:
-        """All run records, sorted by run id (unreadable files are skipped)."""
-        out = []
+    def scan(self) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+        """(valid run records sorted by run id, [(path, why)] of records that cannot be used)."""
+        good, bad = [], []
         for path in sorted(self.records_dir.glob("*.json")) if self.records_dir.exists() else []:
             try:
-                out.append(json.loads(path.read_text()))
-            except (OSError, json.JSONDecodeError):
+                record = json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                bad.append((path, f"unreadable: {exc}"))
                 continue
-        return out
+            why = _invalid(record, path.stem)
+            if why:
+                bad.append((path, why))
+            else:
+                good.append(record)
+        return good, bad
+
+    def records(self) -> list[dict[str, Any]]:
+        """All valid run records, sorted by run id (see `scan` for the others)."""
+        return self.scan()[0]
+
+    def repair(self) -> dict[str, Any]:
+        """Move unusable records to `runs/corrupt/` (kept, never deleted), drop temporary files left
+        by interrupted writes, and rebuild the tables from the records. Returns what it did."""
+        good, bad = self.scan()
+        moved = []
+        for path, why in bad:
+            target = self.records_dir / "corrupt" / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(target)
+            moved.append({"file": str(path.name), "why": why, "moved_to": str(target)})
+        leftovers = [p for folder in (self.root, self.records_dir, self.checkpoint_dir) if folder.exists()
+                     for p in folder.glob(".*.tmp")]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        self.rebuild_tables()
+        done = sum(r.get("status") == "done" for r in good)
+        return {"records": len(good), "done": done, "failed": len(good) - done, "moved": moved,
+                "temporary_files_removed": len(leftovers),
+                "epochs": sum(len(r.get("epochs", [])) for r in good)}
 
     def completed_ids(self) -> set[str]:
         """Ids of runs that finished with status 'done' (failed runs are retried)."""
