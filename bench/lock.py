@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
 
 from bench.errors import UsageError
 
@@ -30,7 +29,7 @@ class ResultsLock:
         self.path = Path(root) / LOCK_NAME
         self._fd: int | None = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> ResultsLock:  # noqa: PYI034 (typing.Self needs Python 3.11)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
