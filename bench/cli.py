@@ -54,6 +54,12 @@ def parse_hparams(pairs: list[str]) -> dict[str, Any]:
 
 def _add_exec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="results folder (default: results/<preset> or results/one)")
+    speed = p.add_argument_group("speed (recorded in each run's config; see README 'GPU fast path')")
+    speed.add_argument("--amp", default="auto", help="auto (bf16 autocast of plain steps on CUDA), bf16 or off")
+    speed.add_argument("--channels-last", default="auto", help="auto (on CUDA), on or off")
+    speed.add_argument("--compile", action="store_true", help="torch.compile the backbone (eager fallback)")
+    speed.add_argument("--deterministic", action="store_true",
+                       help="every speed flag off, deterministic kernels, no cuDNN autotuning")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--data-root", help="folder with the dataset files (else $BENCH_DATA, system paths)")
     p.add_argument("--download", action="store_true", help="download missing datasets with torchvision")
@@ -176,6 +182,13 @@ def _add_results_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", help="only the runs of this preset (when a folder holds several)")
 
 
+def _speed(args: argparse.Namespace):
+    from bench.config import SpeedSpec
+
+    return SpeedSpec(amp=args.amp, channels_last=args.channels_last, compile=args.compile,
+                     deterministic=args.deterministic)
+
+
 def _store_for(out: str | None, default: str):
     from bench.store import ResultsStore
 
@@ -192,7 +205,7 @@ def cmd_run_grid(args: argparse.Namespace) -> int:
         raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
     if args.max_failures < 0:
         raise UsageError("--max-failures must be >= 0")
-    runs = expand(args.preset, methods=args.methods, seeds=seeds, epochs=args.epochs)
+    runs = expand(args.preset, methods=args.methods, seeds=seeds, epochs=args.epochs, speed=_speed(args))
     store = _store_for(args.out, args.preset)
     unique = list({cfg.run_id: cfg for cfg in runs}.values())
     if args.dry_run:
@@ -256,7 +269,8 @@ def cmd_run_one(args: argparse.Namespace) -> int:
 
     BACKBONES.get(recipe.backbone)
     data = _data_spec(args, args.seed if args.data_seed is None else args.data_seed)
-    cfg = make_run(data, args.method, recipe, args.seed, hparams=parse_hparams(args.hp), preset="one")
+    cfg = make_run(data, args.method, recipe, args.seed, hparams=parse_hparams(args.hp), preset="one",
+                   speed=_speed(args))
     store = _store_for(args.out, "one")
     store.ensure_writable()
     with ResultsLock(store.root):

@@ -46,6 +46,24 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True)
+class SpeedSpec:
+    """Speed settings that may change numerics, so they are part of the run (and its id when not
+    at their defaults). What is active depends on the device: see `bench.speed.resolve_speed`.
+
+    - `amp`: "auto" (bf16 autocast of the plain forward/backward steps on CUDA; off on CPU),
+      "bf16" (the same, explicitly) or "off".
+    - `channels_last`: "auto" (on for 4-D inputs on CUDA), "on" or "off".
+    - `compile`: `torch.compile` the backbone (eager fallback if compiling fails).
+    - `deterministic`: every flag off, deterministic algorithms, no cuDNN autotuning.
+    """
+
+    amp: str = "auto"
+    channels_last: str = "auto"
+    compile: bool = False
+    deterministic: bool = False
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run."""
 
@@ -59,6 +77,7 @@ class RunConfig:
     schedule: ScheduleSpec = ScheduleSpec()
     hparams: dict[str, Any] = field(default_factory=dict, hash=False)
     preset: str = ""
+    speed: SpeedSpec = SpeedSpec()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -69,16 +88,22 @@ class RunConfig:
         schedule = dict(d["schedule"])
         schedule["milestones"] = tuple(schedule["milestones"])
         return cls(
-            **{k: v for k, v in d.items() if k not in ("data", "optim", "schedule")},
+            **{k: v for k, v in d.items() if k not in ("data", "optim", "schedule", "speed")},
             data=DataSpec(**d["data"]),
             optim=OptimSpec(**d["optim"]),
             schedule=ScheduleSpec(**schedule),
+            speed=SpeedSpec(**d.get("speed", {})),
         )
 
     @property
     def run_id(self) -> str:
-        """12 hex digits of the SHA-256 of the canonical JSON of the hashed fields."""
+        """12 hex digits of the SHA-256 of the canonical JSON of the hashed fields.
+
+        `speed` enters the hash only when it differs from the defaults, so runs made before it
+        existed keep their ids."""
         payload = {k: v for k, v in self.to_dict().items() if k not in UNHASHED_FIELDS}
+        if self.speed == SpeedSpec():
+            del payload["speed"]
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

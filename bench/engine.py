@@ -25,6 +25,7 @@ from bench.checkpoint import load_checkpoint, save_checkpoint
 from bench.config import RunConfig
 from bench.envinfo import environment, git_commit, resolve_device
 from bench.schedules import lr_at, per_iteration
+from bench.speed import ActiveSpeed, apply_global, resolve_speed
 from bench.stream import BatchStream
 from methods import METHODS, Method, MethodContext
 from methods.base import Diagnostics
@@ -72,10 +73,18 @@ def evaluate(method: Method, bundle: DataBundle, transform: BatchTransform, batc
     return {name: c.item() * 100.0 / len(bundle.test_y) for name, c in correct.items()}
 
 
-def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, generator: torch.Generator) -> Method:
+def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, generator: torch.Generator,
+                 speed: ActiveSpeed | None = None) -> Method:
     """Instantiate the configured method on the bundle (meta set only if it declares it)."""
     method_cls = METHODS.get(cfg.method)
-    transform = BatchTransform(bundle.mean, bundle.std, bundle.augment)
+    speed = speed or ActiveSpeed()
+    if speed.compile == "on" and not method_cls.compilable:
+        speed.compile = "off (eager: the method's look-ahead calls the backbone functionally)"
+    base_transform = BatchTransform(bundle.mean, bundle.std, bundle.augment)
+
+    def transform(*args: Any, **kwargs: Any) -> torch.Tensor:
+        return speed.memory_format(base_transform(*args, **kwargs))
+
     ctx = MethodContext(
         num_classes=bundle.num_classes,
         in_channels=bundle.in_channels,
@@ -96,6 +105,7 @@ def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, gener
         meta_x=bundle.meta_x if method_cls.uses_meta_set else None,
         meta_y=bundle.meta_y if method_cls.uses_meta_set else None,
         train_x=bundle.train_x,
+        speed=speed,
     )
     return method_cls(ctx, dict(cfg.hparams))
 
@@ -133,10 +143,26 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
     `report` (if given) receives a dict after every epoch; the Ray launcher forwards it to Tune.
     """
     opts = opts or TrialOptions()
-    started = time.perf_counter()
     device = resolve_device(opts.device)
     if opts.threads:
         torch.set_num_threads(opts.threads)
+    speed = resolve_speed(cfg.speed, device, image_input=True)
+    record = _train(cfg, opts, report, device, speed)
+    if speed.compile == "on" and record["status"] == "failed" and record.get("compile_error"):
+        # compiling failed: start the run again, eagerly, and say so in the record
+        from torch import _dynamo
+
+        speed.compile = f"failed, ran eager: {record['compile_error']}"
+        _dynamo.reset()
+        record = _train(cfg, opts, report, device, speed)
+    return record
+
+
+def _train(cfg: RunConfig, opts: TrialOptions, report: Report | None, device: torch.device,
+           speed: ActiveSpeed) -> dict[str, Any]:
+    """One attempt at a run (see `run_trial`)."""
+    started = time.perf_counter()
+    apply_global(speed)
     record: dict[str, Any] = {
         "run_id": cfg.run_id,
         "preset": cfg.preset,
@@ -157,7 +183,7 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
         timing.reset_peak_memory(device)
         bundle = build_data(cfg.data, device=device, data_root=opts.data_root, download=opts.download)
         record["data"] = {k: v for k, v in describe(bundle).items() if k != "transition_matrix"}
-        method = build_method(cfg, bundle, device, generator)
+        method = build_method(cfg, bundle, device, generator, speed)
         record["meta_set_used"] = type(method).uses_meta_set
         start_epoch = 0
         state = load_checkpoint(ckpt_path) if ckpt_path else None
@@ -217,6 +243,9 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
     except Exception as exc:  # a failed run is recorded, the grid goes on
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
+        if speed.compile == "on" and type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+            record["compile_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+    record["speed"] = speed.as_dict()
     record["summary"] = {
         **summarize(history, intervals),
         "sec_total": time.perf_counter() - started,

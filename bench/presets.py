@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.config import OptimSpec, RunConfig, ScheduleSpec
+from bench.config import OptimSpec, RunConfig, ScheduleSpec, SpeedSpec
 from bench.errors import UsageError, did_you_mean
 from bench.registry import Registry
+from bench.speed import validate_speed
 from methods import METHODS
 from methods.dividemix import DIVIDEMIX_CIFAR100
 from methods.dynamic_loss import DYNAMIC_LOSS_CIFAR100
@@ -162,21 +163,22 @@ def resolve_hparams(method: str, overrides: dict[str, Any] | None = None) -> dic
 
 def make_run(
     data: DataSpec, method: str, recipe: Recipe, seed: int, epochs: int | None = None,
-    hparams: dict[str, Any] | None = None, preset: str = "",
+    hparams: dict[str, Any] | None = None, preset: str = "", speed: SpeedSpec = SpeedSpec(),
 ) -> RunConfig:
     """One validated, fully resolved run."""
     data.validate()
+    validate_speed(speed)
     return RunConfig(
         data=data, method=method, backbone=recipe.backbone,
         epochs=epochs if epochs is not None else recipe.epochs,
         batch_size=recipe.batch_size, seed=seed, optim=recipe.optim, schedule=recipe.schedule,
-        hparams=resolve_hparams(method, hparams), preset=preset,
+        hparams=resolve_hparams(method, hparams), preset=preset, speed=speed,
     )
 
 
 def expand(
     name: str, methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
-    epochs: int | None = None,
+    epochs: int | None = None, speed: SpeedSpec = SpeedSpec(),
 ) -> list[RunConfig]:
     """Every run of preset `name`, ordered cell by cell so methods of one cell run together."""
     preset = PRESETS.get(name)
@@ -195,7 +197,7 @@ def expand(
                 )
                 for m in chosen:
                     runs.append(make_run(data, m, preset.recipe, seed, epochs,
-                                         preset.hparams_for(m, dataset, noise, rate), preset=name))
+                                         preset.hparams_for(m, dataset, noise, rate), preset=name, speed=speed))
     return runs
 
 

@@ -23,7 +23,7 @@ RUN_COLUMNS = [
     "run_id", "preset", "dataset", "backbone", "method", "imbalance", "noise", "noise_rate",
     "order", "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
     "last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc", "sec_per_iter",
-    "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb", "colocated", "meta_set_used", "device",
+    "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb", "colocated", "speed", "meta_set_used", "device",
     "git_commit", "finished_at", "hparams", "error",
 ]
 EPOCH_COLUMNS = ["run_id", "epoch", "test_acc", "train_loss", "lr", "sec_per_iter", "sec_epoch"]
@@ -49,6 +49,7 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
         "batch_size": cfg["batch_size"],
         "status": record["status"],
         "colocated": record.get("colocated", 1),
+        "speed": json.dumps(record.get("speed", {}), sort_keys=True),
         "meta_set_used": record.get("meta_set_used", False),
         "device": record.get("env", {}).get("device", ""),
         "git_commit": record.get("git_commit", ""),

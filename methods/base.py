@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from bench.config import OptimSpec
+from bench.speed import ActiveSpeed, prepare_model
 
 
 def check_choices(hparams: Mapping[str, Any], allowed: Mapping[str, Sequence[Any]]) -> None:
@@ -82,10 +83,12 @@ class MethodContext:
     #: the training images (uint8, un-augmented, aligned with train_y), for per-sample passes
     train_x: torch.Tensor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: the speed settings in force (bf16 autocast, channels-last, compile); all off by default
+    speed: ActiveSpeed = field(default_factory=ActiveSpeed)
 
     def build_model(self) -> nn.Module:
-        """A freshly initialised backbone on the run's device."""
-        return self.model_factory().to(self.device)
+        """A freshly initialised backbone on the run's device (channels-last / compiled when active)."""
+        return prepare_model(self.model_factory().to(self.device), self.speed)
 
     def build_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.SGD:
         """The classifier's SGD as the run's recipe specifies it."""
@@ -104,6 +107,9 @@ class Method:
     uses_meta_set: ClassVar[bool] = False
     #: reads sample indices (methods that keep per-sample state)
     uses_indices: ClassVar[bool] = False
+    #: its backbone may be `torch.compile`d (False for methods that call it functionally,
+    #: i.e. the look-ahead methods, whose meta steps stay eager)
+    compilable: ClassVar[bool] = True
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         self.ctx = ctx
@@ -143,9 +149,16 @@ class Method:
             steps += 1
         return total / max(steps, 1)
 
+    def forward(self, x: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+        """Training logits of a plain (not look-ahead) step: bf16 autocast when active, returned
+        in fp32 so that per-sample losses and weights are computed in fp32."""
+        with self.ctx.speed.autocast():
+            logits = (model or self.model)(x)
+        return logits.float()
+
     def train_step(self, batch: Batch, epoch: int) -> torch.Tensor:
         """One SGD step on `loss`; returns the detached batch loss."""
-        logits = self.model(batch.x)
+        logits = self.forward(batch.x)
         loss = self.loss(logits, batch.y, epoch).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

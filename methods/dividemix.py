@@ -215,7 +215,7 @@ class DivideMix(Method):
         return logits + self.log_prior if self.logit_adjusted else logits
 
     def warmup_step(self, net: nn.Module, opt: torch.optim.Optimizer, batch: Batch) -> torch.Tensor:
-        logits = self.train_logits(net(batch.x))
+        logits = self.train_logits(self.forward(batch.x, net))
         loss = F.cross_entropy(logits, batch.y)
         if self.hp["neg_entropy_warmup"]:
             loss = loss + negative_entropy(logits)
@@ -310,7 +310,7 @@ class DivideMix(Method):
         lam = float(torch.distributions.Beta(hp["alpha"], hp["alpha"]).sample())
         inputs, targets = mixmatch(torch.cat([x1, x2, u1, u2]),
                                    torch.cat([targets_x, targets_x, targets_u, targets_u]), lam, ctx.generator)
-        logits = self.train_logits(net(inputs).float())
+        logits = self.train_logits(self.forward(inputs, net))
         n_x = 2 * len(x_index)
         loss_x = -(logits[:n_x].log_softmax(1) * targets[:n_x]).sum(1).mean()
         loss_u = (logits[n_x:].softmax(1) - targets[n_x:]).pow(2).mean()

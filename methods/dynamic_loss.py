@@ -219,6 +219,8 @@ class DynamicMetaNet(nn.Module):
 class DynamicLoss(Method):
     """Dynamic Loss on the bi-level core; `train_step` = warm-up step or virtual → meta → actual."""
 
+    compilable = False  # the look-ahead calls the backbone functionally: eager only
+
     uses_indices: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {
         "warmup_epochs": 5,  # DL Table 1 (CIFAR)

@@ -203,6 +203,8 @@ class _FeatureView(nn.Module):
 class FSR(Method):
     """FSR with the meta-margin dictionary, meta momentum, momentum re-labelling and mixup."""
 
+    compilable = False  # the look-ahead calls the backbone functionally: eager only
+
     uses_indices: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {
         "dictionary_size": 2000,      # |R| (Table 4; code `queue_capacity`)

@@ -78,6 +78,8 @@ class MWNet(Method):
     GDW and FaMUS subclass it and replace the pieces that differ.
     """
 
+    compilable = False  # the look-ahead calls the backbone functionally: eager only
+
     uses_meta_set: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {
         "hidden": 100,
