@@ -8,6 +8,7 @@ from .base import BaseData, BaseDatasetInfo
 from .cifar import load_cifar10, load_cifar100
 from .digits import load_digits_base
 from .fashion_mnist import load_fashion_mnist
+from .random_cifar import load_random_cifar
 
 DATASETS: Registry[BaseDatasetInfo] = Registry("dataset")
 
@@ -26,3 +27,8 @@ DATASETS.add("cifar100", BaseDatasetInfo("cifar100", 100, 3, 32, _CROP_FLIP, loa
 def load_base(name: str, data_root: str | None = None, download: bool = False) -> BaseData:
     """Decoded arrays of base dataset `name`; repeated calls reuse the in-process cache."""
     return DATASETS.get(name).load(data_root, download)
+
+
+DATASETS.add("random-cifar", BaseDatasetInfo("random-cifar", 10, 3, 32, _CROP_FLIP, load_random_cifar),
+             "timing only: 50k/10k random CIFAR-shaped uint8 images, random labels (bench perf --device cuda)")
+
