@@ -26,6 +26,7 @@ from noisytail_datasets import DataSpec
 
 DATASET = "random-cifar"
 TARGETS = {"ce_epoch_s": 1.5, "mwnet_over_ce": 5.0, "packed4_over_solo": 2.5}
+DEFAULT_SPEED = SpeedSpec()
 
 
 def _config(method: str, backbone: str, batch: int, epochs: int, speed: SpeedSpec, imbalance: float) -> RunConfig:
@@ -37,7 +38,7 @@ def _config(method: str, backbone: str, batch: int, epochs: int, speed: SpeedSpe
 
 
 def solo_epoch(method: str, backbone: str = "resnet32", batch: int = 128, device: str = "cuda", epochs: int = 3,
-               speed: SpeedSpec = SpeedSpec(), imbalance: float = 1.0) -> dict[str, Any]:
+               speed: SpeedSpec = DEFAULT_SPEED, imbalance: float = 1.0) -> dict[str, Any]:
     """Train one run alone; its last epoch's timings."""
     record = run_trial(_config(method, backbone, batch, epochs, speed, imbalance), TrialOptions(device=device))
     if record["status"] != "done":
@@ -54,7 +55,7 @@ def _child(args: tuple, barrier: Any, queue: Any) -> None:
 
 
 def packed_throughput(n: int, backbone: str = "resnet32", batch: int = 128, device: str = "cuda", epochs: int = 3,
-                      speed: SpeedSpec = SpeedSpec(), imbalance: float = 1.0) -> dict[str, Any]:
+                      speed: SpeedSpec = DEFAULT_SPEED, imbalance: float = 1.0) -> dict[str, Any]:
     """`n` CE runs at once in separate processes on one device: aggregate images per second."""
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(n), ctx.Queue()
@@ -74,7 +75,7 @@ def packed_throughput(n: int, backbone: str = "resnet32", batch: int = 128, devi
 
 def run_device_perf(methods: list[str] | None = None, backbone: str = "resnet32", batch: int = 128,
                     device: str = "cuda", epochs: int = 3, packs: tuple[int, ...] = (1, 2, 4, 8),
-                    speed: SpeedSpec = SpeedSpec(), imbalance: float = 1.0) -> dict[str, Any]:
+                    speed: SpeedSpec = DEFAULT_SPEED, imbalance: float = 1.0) -> dict[str, Any]:
     """The solo pass over `methods` (CE first) and the packed pass over `packs`."""
     if epochs < 2:
         raise UsageError("--epochs must be at least 2 for a steady-state epoch")
@@ -102,8 +103,8 @@ def run_device_perf(methods: list[str] | None = None, backbone: str = "resnet32"
 
 def format_device_perf(result: dict[str, Any]) -> str:
     """A text report of `run_device_perf`."""
-    lines = [f"{result['dataset']} (ρ={result['imbalance']:g}), {result['backbone']}, batch {result['batch']}, "
-             f"device {result['device']} {result['gpu']}, speed {result['speed']}",
+    lines = [(f"{result['dataset']} (ρ={result['imbalance']:g}), {result['backbone']}, batch {result['batch']}, "
+              f"device {result['device']} {result['gpu']}, speed {result['speed']}"),
              f"{'method':<18} {'s/epoch':>9} {'ms/iter':>9} {'x CE':>6}"]
     for r in result["solo"]:
         lines.append(f"{r['method']:<18} {r['sec_per_epoch']:>9.2f} {r['sec_per_iter'] * 1e3:>9.1f} "

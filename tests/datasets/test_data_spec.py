@@ -8,7 +8,7 @@ from noisytail_datasets import DATASETS, ORDERS, DataSpec, build_data
 
 
 def test_registries_and_orders():
-    assert DATASETS.names() == ["digits", "fashion-mnist", "cifar10", "cifar100"]
+    assert DATASETS.names() == ["digits", "fashion-mnist", "cifar10", "cifar100", "random-cifar"]
     assert all(DATASETS.describe(n) for n in DATASETS)
     assert ORDERS == ("lt-noise", "meta-noise-lt")
 
@@ -61,3 +61,12 @@ def test_spec_is_frozen_and_hashable():
     assert hash(spec) == hash(DataSpec("digits"))
     with pytest.raises(Exception):
         spec.imbalance = 2.0  # type: ignore[misc]
+
+
+def test_random_cifar_is_cifar_shaped_and_fixed():
+    from noisytail_datasets import load_base
+
+    base = load_base("random-cifar")
+    assert base.train_x.shape == (50_000, 3, 32, 32) and base.test_x.shape == (10_000, 3, 32, 32)
+    assert base.train_x.dtype.name == "uint8" and set(base.train_y.tolist()) == set(range(10))
+    assert int(base.train_x[0, 0, 0, 0]) == int(load_base("random-cifar").train_x[0, 0, 0, 0])
