@@ -123,7 +123,8 @@ def test_a_killed_ray_worker_is_retried_or_recorded_as_failed(tmp_path, max_fail
     out = tmp_path / "grid"
     driver = _bench([*GRID, "--out", str(out), "--max-failures", str(max_failures)])
     try:
-        _wait_for(lambda: _in_flight(out) and _trial_workers(), proc=driver)
+        # every running trial has a checkpoint: whichever worker dies, its run can resume
+        _wait_for(lambda: 1 <= len(_trial_workers()) <= len(_in_flight(out)), proc=driver)
         victim = _trial_workers()[0]
         os.kill(victim, signal.SIGKILL)
         code = driver.wait(timeout=300)
