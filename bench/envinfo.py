@@ -14,20 +14,25 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
-    """HEAD of the checkout this code runs from, with '+dirty' for uncommitted changes; '' outside git."""
+    """HEAD of the checkout this code runs from, with '+dirty' for uncommitted changes.
+
+    Outside a git checkout (a Ray job's uploaded working dir has no .git, nor has a container
+    image) it is $BENCH_GIT_COMMIT, or '' when that is unset.
+    """
+    fallback = os.environ.get("BENCH_GIT_COMMIT", "")
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
         )
         if head.returncode != 0:
-            return ""
+            return fallback
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=10,
         )
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
-        return ""
+        return fallback
 
 
 def environment(device: torch.device) -> dict[str, str | int]:

@@ -204,3 +204,46 @@ def test_environment_names_the_ray_node_only_inside_ray():
         pytest.skip("another test left Ray initialised in this process")
     env = environment(torch.device("cpu"))
     assert env["ray"] == ray.__version__ and "ray_node_id" not in env
+
+
+def test_git_commit_comes_from_the_environment_outside_a_checkout(tmp_path, monkeypatch):
+    """A Ray job's uploaded working dir has no .git: BENCH_GIT_COMMIT names the commit instead."""
+    from bench import envinfo
+
+    monkeypatch.setattr(envinfo, "REPO_ROOT", tmp_path)
+    monkeypatch.setenv("BENCH_GIT_COMMIT", "0123abc")
+    envinfo.git_commit.cache_clear()
+    try:
+        assert envinfo.git_commit() == "0123abc"
+        monkeypatch.delenv("BENCH_GIT_COMMIT")
+        envinfo.git_commit.cache_clear()
+        assert envinfo.git_commit() == ""
+    finally:
+        envinfo.git_commit.cache_clear()
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_the_cluster_launcher_example_passes_rays_own_schema():
+    import yaml
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = prepare_config(yaml.safe_load((DOCS / "ray_cluster.yaml").read_text()))
+    validate_config(config)
+    assert config["provider"]["type"] == "local"
+
+
+def test_the_kuberay_example_runs_a_grid_command_bench_accepts():
+    import yaml
+
+    from bench.cli import build_parser
+
+    job = yaml.safe_load((DOCS / "kuberay_rayjob.yaml").read_text())
+    assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
+    assert job["spec"]["rayClusterSpec"]["authOptions"] == {"mode": "token"}
+    python, m, module, *argv = job["spec"]["entrypoint"].split()
+    assert (python, m, module) == ("python", "-m", "bench")
+    args = build_parser().parse_args(argv)
+    assert args.address == "auto" and Path(args.out).is_absolute()
+    assert "BENCH_GIT_COMMIT" in yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]
