@@ -70,8 +70,10 @@ def _timing_callback() -> Any:
             times = seen.setdefault(trial.trial_id, {})
             times.setdefault("first_result", now)
             if "record_json" in result:
+                record = json.loads(result["record_json"])
                 times["end"] = now
-                times["in_trial"] = json.loads(result["record_json"])["summary"]["sec_total"]
+                times["in_trial"] = record["summary"]["sec_total"]
+                times["threads"] = record.get("env", {}).get("torch_threads", 0)
 
     return TimingCallback()
 
@@ -111,6 +113,7 @@ def _instrument(launcher: str) -> None:
         _MARKS["store_writes"].append(time.time() - t0)
         if launcher == "local":
             _MARKS.setdefault("local_in_trial", []).append(record["summary"]["sec_total"])
+            _MARKS.setdefault("local_threads", []).append(record.get("env", {}).get("torch_threads", 0))
 
     store.ResultsStore.write = timed_write
     launchers.LAUNCHERS[launcher] = _timed(launchers.LAUNCHERS[launcher], "launch_start", "launch_end")
@@ -165,7 +168,7 @@ def measure_launcher(preset: str, launcher: str, methods: list[str] | None = Non
         shutil.rmtree(work, ignore_errors=True)
 
 
-def phases(marks: dict[str, Any], spawned: float, exited: float) -> dict[str, float]:
+def phases(marks: dict[str, Any], spawned: float, exited: float) -> dict[str, Any]:
     """Split one measured command into phases (seconds) from the child's timestamps."""
     out = {
         "startup_s": marks["main_start"] - spawned,
@@ -177,6 +180,7 @@ def phases(marks: dict[str, Any], spawned: float, exited: float) -> dict[str, fl
     }
     if "local_in_trial" in marks:
         out["in_trial_s"] = sum(marks["local_in_trial"])
+        out["torch_threads"] = sorted(set(marks.get("local_threads", [])))
     trials = [t for t in marks.get("trials", {}).values() if {"start", "end", "in_trial"} <= set(t)]
     if trials and "ray_init_end" in marks:
         first_start = min(t["start"] for t in trials)
@@ -193,6 +197,9 @@ def phases(marks: dict[str, Any], spawned: float, exited: float) -> dict[str, fl
             "per_trial_gap_s": sum(t["end"] - t["start"] - t["in_trial"] for t in trials) / len(trials),
         })
         out["ray_fixed_s"] = sum(out[k] for k in RAY_FIXED)
+        # what Ray itself costs per run: its one-off phases spread over the runs, plus the per-run gap
+        out["ray_own_s_per_trial"] = out["ray_fixed_s"] / len(trials) + out["per_trial_gap_s"]
+        out["torch_threads"] = sorted({t.get("threads", 0) for t in trials})
     return out
 
 
@@ -246,6 +253,7 @@ PHASE_ROWS = [
     ("store_write_s", "sum of results-store writes"),
     ("ray_fixed_s", "Ray one-off costs (indented, no trials)"),
     ("per_trial_gap_s", "Ray per trial, outside run_trial"),
+    ("ray_own_s_per_trial", "Ray's own cost per trial (both above)"),
     ("first_result_s", "first trial: start -> first epoch"),
 ]
 
@@ -263,6 +271,9 @@ def format_launch_perf(result: dict[str, Any]) -> str:
         cells = [result["launchers"][n].get(key) for n in names]
         if any(c is not None for c in cells):
             lines.append(f"{label:<40}" + "".join(f"{'-' if c is None else f'{c:.2f}':>10}" for c in cells))
+    threads = {n: r["torch_threads"] for n, r in result["launchers"].items() if r.get("torch_threads")}
+    if threads:
+        lines.append("torch threads per trial: " + ", ".join(f"{n} {'/'.join(map(str, t))}" for n, t in threads.items()))
     if "overhead_s_per_trial" in result:
         over = result["overhead_s_per_trial"]
         verdict = "within" if over <= result["target_s_per_trial"] else "OVER"
