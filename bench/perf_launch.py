@@ -3,14 +3,17 @@
 Each measurement runs the user's own command, `python -m bench run grid --preset P --launcher L
 --out <fresh temporary folder>`, in a fresh child process, so nothing is skipped as already done
 and no launcher profits from caches the other warmed. Inside that throwaway child a few calls are
-wrapped with timers (`ray.init`, `ray.shutdown`, the launcher, `ResultsStore.write`, and a Tune
-callback added to the Tuner) so that the wall time splits into measured phases:
+wrapped with timers (`ray.init`, `ray.shutdown`, `Tuner.fit`, the launcher, `ResultsStore.write`,
+and a Tune callback added to the Tuner), which split the wall time into measured phases:
 
-    process start + imports | planning and data check | [ray.init | Tuner setup and the first
-    worker's start | trials running | experiment end | ray.shutdown] | results-store writes
+    interpreter start | imports | planning | launcher: [ray.init | Tuner setup | first worker
+    started | trials | experiment end | ray.shutdown] | exit
 
-Ray's overhead per trial is (ray wall - local wall) / runs. It is a net figure: the Ray launcher
-also runs `#CPUs / cpus-per-trial` trials at once, which the local launcher does not.
+Ray's overhead per trial is (ray wall - local wall) / runs, the issue's definition. It is a net
+figure: Ray also runs `#CPUs / cpus-per-trial` trials at once, each with `cpus-per-trial` torch
+threads, while the local launcher runs one at a time with torch's default thread count. Ray's own
+cost per trial (its one-off phases spread over the runs, plus its per-run time outside
+`run_trial`) is reported beside it and does not depend on either.
 """
 from __future__ import annotations
 
