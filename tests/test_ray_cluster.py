@@ -33,6 +33,8 @@ from bench.envinfo import environment
 #: custom resource of each node, which also tells the test which node id is which
 NODE_RESOURCES = {"head": "bench_head_node", "worker": "bench_worker_node"}
 START_TIMEOUT_S = 60
+#: this checkout: the driver runs `python -m bench` from here, and Ray's workers import from here
+REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -77,7 +79,7 @@ def _term_with_parent() -> None:
 def _start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     """Start one node in its own process group; it follows pytest if pytest is killed."""
     with open(log, "w") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True,
                                 preexec_fn=_term_with_parent if _PRCTL else None)  # noqa: PLW1509
 
 
@@ -181,7 +183,8 @@ def test_grid_on_a_two_node_cluster_runs_trials_on_both_nodes(two_node_cluster, 
     methods = ["ce", "balanced_softmax"]
     cmd = [sys.executable, "-m", "bench", "run", "grid", "--preset", "quick", "--methods", ",".join(methods),
            "--address", two_node_cluster.address, "--out", str(out)]
-    grid = subprocess.run(cmd, check=False, capture_output=True, text=True, env=two_node_cluster.env, timeout=300)
+    grid = subprocess.run(cmd, check=False, capture_output=True, text=True, env=two_node_cluster.env, cwd=REPO,
+                          timeout=300)
     assert grid.returncode == 0, grid.stdout[-3000:] + grid.stderr[-3000:]
 
     runs = pd.read_csv(out / "runs.csv")
@@ -222,7 +225,7 @@ def test_git_commit_comes_from_the_environment_outside_a_checkout(tmp_path, monk
         envinfo.git_commit.cache_clear()
 
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = REPO / "docs"
 
 
 def test_the_cluster_launcher_example_passes_rays_own_schema():
