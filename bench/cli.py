@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--imbalance", type=float, default=1.0, help="with --epoch")
     perf.add_argument("--warmup-epochs", type=int, default=1, help="with --epoch: warm-up epochs before the timed one")
     perf.add_argument("--data-root", help="with --epoch")
+    perf.add_argument("--launcher", choices=("ray", "local", "both"),
+                      help="time `run grid --preset P` end to end under this launcher (both: Ray's overhead per trial)")
+    perf.add_argument("--preset", default="quick", help="with --launcher: the grid to run (--methods narrows it)")
 
     table = sub.add_parser("table", help="a comparison table (Markdown, LaTeX, CSV) from a results folder")
     _add_results_args(table)
@@ -331,6 +334,13 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
 def cmd_perf(args: argparse.Namespace) -> int:
     from bench.perf import format_table, run_perf
 
+    if args.launcher:
+        from bench.perf_launch import LAUNCHERS, format_launch_perf, run_launch_perf
+
+        chosen = LAUNCHERS if args.launcher == "both" else (args.launcher,)
+        result = run_launch_perf(preset=args.preset, launchers=chosen, methods=args.methods, device=args.device)
+        print(json.dumps(result) if args.json else format_launch_perf(result))
+        return 0
     if args.epoch:
         from bench.perf_epoch import format_epoch_perf, run_epoch_perf
 
