@@ -54,15 +54,19 @@ def parse_hparams(pairs: list[str]) -> dict[str, Any]:
 
 def _add_exec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="results folder (default: results/<preset> or results/one)")
+    _add_speed_args(p)
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--data-root", help="folder with the dataset files (else $BENCH_DATA, system paths)")
+    p.add_argument("--download", action="store_true", help="download missing datasets with torchvision")
+
+
+def _add_speed_args(p: argparse.ArgumentParser) -> None:
     speed = p.add_argument_group("speed (recorded in each run's config; see README 'GPU fast path')")
     speed.add_argument("--amp", default="auto", help="auto (bf16 autocast of plain steps on CUDA), bf16 or off")
     speed.add_argument("--channels-last", default="auto", help="auto (on CUDA), on or off")
     speed.add_argument("--compile", action="store_true", help="torch.compile the backbone (eager fallback)")
     speed.add_argument("--deterministic", action="store_true",
                        help="every speed flag off, deterministic kernels, no cuDNN autotuning")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--data-root", help="folder with the dataset files (else $BENCH_DATA, system paths)")
-    p.add_argument("--download", action="store_true", help="download missing datasets with torchvision")
 
 
 def _add_protocol_args(p: argparse.ArgumentParser) -> None:
@@ -148,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--launcher", choices=("ray", "local", "both"),
                       help="time `run grid --preset P` end to end under this launcher (both: Ray's overhead per trial)")
     perf.add_argument("--preset", default="quick", help="with --launcher: the grid to run (--methods narrows it)")
+    perf.add_argument("--throughput", action="store_true",
+                      help="epochs through the engine on random-cifar (solo, per method) and packed CE trials")
+    perf.add_argument("--epochs", type=int, default=3, help="with --throughput: epochs per run (the last is timed)")
+    perf.add_argument("--packs", default="1,2,4,8", help="with --throughput: numbers of CE trials packed at once")
+    perf.add_argument("--json-out", help="with --throughput: also write the result (and this command) as JSON here, "
+                                         "e.g. results/perf/h100.json")
+    _add_speed_args(perf)
 
     table = sub.add_parser("table", help="a comparison table (Markdown, LaTeX, CSV) from a results folder")
     _add_results_args(table)
@@ -341,6 +352,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
         result = run_launch_perf(preset=args.preset, launchers=chosen, methods=args.methods, device=args.device)
         print(json.dumps(result) if args.json else format_launch_perf(result))
         return 0
+    if args.throughput:
+        return _perf_throughput(args)
     if args.epoch:
         from bench.perf_epoch import format_epoch_perf, run_epoch_perf
 
@@ -354,6 +367,25 @@ def cmd_perf(args: argparse.Namespace) -> int:
     rows = run_perf(backbone=args.backbone or "resnet32", batch=args.batch, device=args.device,
                     methods=args.methods, iters=args.iters, warmup=args.warmup)
     print(json.dumps(rows) if args.json else format_table(rows))
+    return 0
+
+
+def _perf_throughput(args: argparse.Namespace) -> int:
+    from bench.perf_device import format_device_perf, run_device_perf
+
+    try:
+        packs = tuple(int(p) for p in args.packs.split(","))
+    except ValueError:
+        raise UsageError(f"malformed --packs '{args.packs}': expected integers such as 1,2,4,8") from None
+    result = run_device_perf(args.methods, backbone=args.backbone or "resnet32", batch=args.batch,
+                             device=args.device, epochs=args.epochs, packs=packs, speed=_speed(args),
+                             imbalance=args.imbalance)
+    result["command"] = "python -m bench " + " ".join(sys.argv[1:])
+    if args.json_out:
+        from bench.checkpoint import atomic_write_json
+
+        atomic_write_json(Path(args.json_out), result)
+    print(json.dumps(result) if args.json else format_device_perf(result))
     return 0
 
 

@@ -234,11 +234,14 @@ def _train(cfg: RunConfig, opts: TrialOptions, report: Report | None, device: to
             if report is not None:
                 report({**row, "best_acc": max(h["test_acc"] for h in history)})
             if ckpt_path and (epoch + 1) % opts.checkpoint_every == 0 and epoch + 1 < cfg.epochs:
-                save_checkpoint(ckpt_path, {
-                    "run_id": cfg.run_id, "epoch": epoch, "method": method.state_dict(),
-                    "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                    "history": history, "intervals": intervals,
-                })
+                try:
+                    save_checkpoint(ckpt_path, {
+                        "run_id": cfg.run_id, "epoch": epoch, "method": method.state_dict(),
+                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                        "history": history, "intervals": intervals,
+                    })
+                except OSError as exc:  # e.g. --out not writable on this worker: train on, unresumable
+                    record["checkpoint_error"] = f"epoch {epoch}: {exc}"
         record["status"] = "done"
     except Exception as exc:  # a failed run is recorded, the grid goes on
         record["error"] = f"{type(exc).__name__}: {exc}"
