@@ -10,10 +10,14 @@ import os
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bench.errors import UsageError
 from bench.lock import ResultsLock
+
+if TYPE_CHECKING:
+    from bench.config import RunConfig
+    from bench.store import ResultsStore
 
 
 class _Parser(argparse.ArgumentParser):
@@ -244,7 +248,7 @@ def cmd_run_grid(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _pending(store, unique: list, preset: str) -> list:
+def _pending(store: ResultsStore, unique: list[RunConfig], preset: str) -> list[RunConfig]:
     """The runs not yet done in the store; says what it found, and warns of unusable records."""
     records, bad = store.scan()
     done = {r["run_id"] for r in records if r["status"] == "done"}
