@@ -57,7 +57,7 @@ def get_layout(name: str, results: Results | None = None) -> Layout:
             raise ValueError("the grid layout is built from results")
         return grid_layout(results)
     if name not in LAYOUTS:
-        raise unknown("table layout", name, ["grid", *LAYOUTS.names()])
+        raise unknown("table layout", name, layout_names())
     return LAYOUTS.get(name)
 
 

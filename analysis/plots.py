@@ -42,7 +42,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from analysis import stats
-from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, metric_column
+from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, metric_column
 from analysis.style import display_name, method_order, method_palette
 from bench.errors import UsageError
 
@@ -466,10 +466,10 @@ def pareto_front(points: pd.DataFrame, x: str = "time", y: str = "accuracy") -> 
 
 def time_accuracy_data(results: Results, metric: str, cell: Cell) -> pd.DataFrame:
     """Per method in `cell`: median total training time (s), metric mean/std/n over seeds, packed flag."""
-    in_cell = _in_cell(results.runs, cell)
-    scores = in_cell[in_cell["status"] == "done"].rename(columns={metric_column(metric): "value"})
+    cell_runs = in_cell(results.runs, cell)
+    scores = cell_runs[cell_runs["status"] == "done"].rename(columns={metric_column(metric): "value"})
     accuracy = _seed_stats(scores.dropna(subset=["value"]), ["method"]).set_index("method")
-    runs, packed = timed_runs(in_cell)
+    runs, packed = timed_runs(cell_runs)
     time = runs.dropna(subset=["sec_total"]).groupby("method")["sec_total"].median().rename("time")
     table = accuracy.join(time, how="inner").rename(columns={"mean": "accuracy"})
     if table.empty:
@@ -512,12 +512,6 @@ def plot_accuracy_vs_time(results: Results, metric: str = "last", cell: Cell | N
 # 5. training curves and 6. diagnostics, for one cell
 
 
-def _in_cell(runs: pd.DataFrame, cell: Cell) -> pd.DataFrame:
-    mask = ((runs["dataset"] == cell.dataset) & (runs["imbalance"] == cell.imbalance)
-            & (runs["noise"] == cell.noise) & (runs["noise_rate"] == cell.noise_rate))
-    return runs[mask]
-
-
 def default_cell(results: Results) -> Cell:
     """The cell with the most finished runs; ties go to the first cell in `Results.cells()` order."""
     cells = results.cells()
@@ -537,7 +531,7 @@ def resolve_cell(results: Results, cell: Cell | None) -> Cell:
 
 def cell_epochs(results: Results, cell: Cell) -> pd.DataFrame:
     """Per-epoch rows of the finished runs of `cell`, with their method and seeds."""
-    runs = _in_cell(results.done, cell)[["run_id", "method", "data_seed", "seed"]]
+    runs = in_cell(results.done, cell)[["run_id", "method", "data_seed", "seed"]]
     return results.epochs.merge(runs, on="run_id", how="inner")
 
 

@@ -62,6 +62,12 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+def in_cell(runs: pd.DataFrame, cell: Cell) -> pd.DataFrame:
+    """The rows of `runs` (runs table, normalised) that belong to `cell`."""
+    return runs[(runs["dataset"] == cell.dataset) & (runs["imbalance"] == cell.imbalance)
+                & (runs["noise"] == cell.noise) & (runs["noise_rate"] == cell.noise_rate)]
+
+
 def metric_column(metric: str) -> str:
     """The runs-table column of a metric name, or a UsageError listing the choices."""
     if metric not in METRICS:

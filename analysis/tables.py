@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.layouts import Column, Layout, get_layout
+from analysis.layouts import PAPER_TITLES, Column, Layout, get_layout
 from analysis.reference import defects_for, lookup, published_time_ms, table_methods
-from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, metric_column
+from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, metric_column
 from analysis.style import display_name
 from bench.errors import UsageError
 
@@ -98,7 +98,6 @@ class _Builder:
         self.rows: list[tuple[str, str, str]] = []
         self.entries: list[list[Entry]] = []
         self.footnotes: list[str] = []
-        self.groups = list(dict.fromkeys(c.group for c in layout.columns))
         self.headers, self.kinds, self.columns = self._columns()
 
     def _columns(self) -> tuple[list[tuple[str, str]], list[str], list[Column | None]]:
@@ -148,9 +147,7 @@ class _Builder:
             self.entries.append([_delta(o, p, self.layout.decimals) for o, p in zip(ours, paper)])
 
     def _ours(self, mine: pd.DataFrame, col: Column, metric: str) -> Entry:
-        c = col.cell
-        here = mine[(mine["dataset"] == c.dataset) & (mine["imbalance"] == c.imbalance)
-                    & (mine["noise"] == c.noise) & (mine["noise_rate"] == c.noise_rate)]
+        here = in_cell(mine, col.cell)
         if here.empty:
             return Entry("not run", status="not run")
         done = here[(here["status"] == "done")][metric_column(metric)].dropna()
@@ -275,7 +272,7 @@ class _Builder:
         if missing:
             parts.append(missing)
         if self.reference:
-            parts.append(f"paper: {PAPER_LABEL.get(layout.paper, layout.paper)} Table {layout.table} as printed "
+            parts.append(f"paper: {PAPER_TITLES.get(layout.paper, layout.paper)} Table {layout.table} as printed "
                          "(results/reference/published_results.csv); Δ = ours − paper.")
             implemented = {n for m in methods for n in layout.paper_names.get(m, ())}
             others = [n for n in table_methods(layout.paper, layout.table) if n not in implemented]  # type: ignore[arg-type]
@@ -284,7 +281,6 @@ class _Builder:
         return " ".join(parts)
 
 
-PAPER_LABEL = {"dynamic_loss": "Dynamic Loss", "gdw": "GDW", "famus": "FaMUS", "fsr": "FSR"}
 _METRIC_DEFINITIONS = {
     "last": "Last: test accuracy after the final epoch",
     "best": "Best: the highest test accuracy over epochs (selected on the test set, so optimistic)",

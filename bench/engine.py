@@ -80,10 +80,12 @@ def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, gener
     speed = speed or ActiveSpeed()
     if speed.compile == "on" and not method_cls.compilable:
         speed.compile = "off (eager: the method's look-ahead calls the backbone functionally)"
-    base_transform = BatchTransform(bundle.mean, bundle.std, bundle.augment)
+    transform = BatchTransform(bundle.mean, bundle.std, bundle.augment)
+    if speed.channels_last:
+        plain = transform
 
-    def transform(*args: Any, **kwargs: Any) -> torch.Tensor:
-        return speed.memory_format(base_transform(*args, **kwargs))
+        def transform(*args: Any, **kwargs: Any) -> torch.Tensor:  # batches in channels-last layout
+            return speed.memory_format(plain(*args, **kwargs))
 
     ctx = MethodContext(
         num_classes=bundle.num_classes,
@@ -148,7 +150,7 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
         torch.set_num_threads(opts.threads)
     speed = resolve_speed(cfg.speed, device, image_input=True)
     record = _train(cfg, opts, report, device, speed)
-    if speed.compile == "on" and record["status"] == "failed" and record.get("compile_error"):
+    if record.get("compile_error"):  # set only when compiling was on and is what failed
         # compiling failed: start the run again, eagerly, and say so in the record
         from torch import _dynamo
 
