@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from analysis.results import Cell, Results
-from bench.errors import unknown
-from bench.registry import Registry
+from bench.core.errors import unknown
+from bench.core.registry import Registry
 
 PAPER_TITLES = {"dynamic_loss": "Dynamic Loss", "gdw": "GDW", "famus": "FaMUS", "fsr": "FSR"}
 DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST", "digits": "digits"}

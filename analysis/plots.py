@@ -44,7 +44,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 from analysis import stats
 from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, metric_column
 from analysis.style import display_name, method_order, method_palette
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 log = logging.getLogger(__name__)
 

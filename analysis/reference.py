@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 REFERENCE_CSV = Path(__file__).resolve().parent.parent / "results" / "reference" / "published_results.csv"
 

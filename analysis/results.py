@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 #: metric name on the command line -> column of the runs table
 METRICS = {"last": "last_acc", "best": "best_acc", "last5": "last5_acc"}
@@ -138,7 +138,7 @@ def load_results(path: str | Path, preset: str | None = None) -> Results:
             epochs = (pd.read_csv(epochs_csv, dtype={"run_id": str}) if epochs_csv.exists()
                       else pd.DataFrame(columns=["run_id", "epoch", "test_acc"]))
         elif (root / "runs").is_dir():
-            from bench.store import ResultsStore
+            from bench.grid.store import ResultsStore
 
             runs, epochs = ResultsStore(root).tables()
         else:

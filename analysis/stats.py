@@ -32,7 +32,7 @@ from statsmodels.stats.multitest import multipletests
 
 from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, metric_column
 from analysis.style import display_name
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 #: fewest seeds (pairs, or runs per side for Welch) a within-cell test needs
 MIN_SEEDS = 3

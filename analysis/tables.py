@@ -19,7 +19,7 @@ from analysis.layouts import PAPER_TITLES, Column, Layout, get_layout
 from analysis.reference import defects_for, lookup, published_time_ms, table_methods
 from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, metric_column
 from analysis.style import display_name
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 FORMATS = ("md", "latex", "csv")
 

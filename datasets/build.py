@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 from .base import BaseData
 from .bundle import DataBundle

@@ -1,7 +1,7 @@
 """The registry of base datasets (`DATASETS`) and `load_base`, which decodes one (cached in-process)."""
 from __future__ import annotations
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 
 from .augment import AugmentSpec
 from .base import BaseData, BaseDatasetInfo

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 # CIFAR-10 semantic map (protocols.md §B.2; DivideMix, Dynamic Loss, FSR/IEG, DAL):
 # bird->airplane, cat->dog, deer->horse, dog->cat, truck->automobile.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 from . import locate
 from .base import BaseData

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 
 from .class_maps import asym_map, pair_flip_map
 

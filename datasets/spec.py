@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral
 from dataclasses import dataclass
+from numbers import Integral
 
-from bench.errors import UsageError, unknown
+from bench.core.errors import UsageError, unknown
 
 from .catalog import DATASETS
 from .class_maps import asym_map, has_asym_map

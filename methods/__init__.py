@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 from methods.base import Batch, Method, MethodContext
 
 METHODS: Registry[type[Method]] = Registry("method")

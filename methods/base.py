@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from bench.config import OptimSpec
-from bench.speed import ActiveSpeed, prepare_model
+from bench.core.specs import OptimSpec
+from bench.nn.speed import ActiveSpeed, prepare_model
 
 
 def check_choices(hparams: Mapping[str, Any], allowed: Mapping[str, Sequence[Any]]) -> None:

@@ -33,7 +33,7 @@ from sklearn.mixture import GaussianMixture
 from torch import nn
 
 import methods
-from bench import timing
+from bench.train import timing
 from methods.base import Batch, Method, MethodContext
 
 #: CIFAR-100 (DivideMix paper §4.1 / Train_cifar.py): 30 warm-up epochs instead of 10.

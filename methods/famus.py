@@ -60,7 +60,14 @@ from torch import Tensor, nn
 
 import methods
 from methods.base import Batch, MethodContext, check_choices
-from methods.bilevel import VirtualSGD, apply_gradients, fast_weights, functional_forward, meta_gradients, virtual_gradients
+from methods.bilevel import (
+    VirtualSGD,
+    apply_gradients,
+    fast_weights,
+    functional_forward,
+    meta_gradients,
+    virtual_gradients,
+)
 from methods.mwnet import MWNet, weighted_mean
 
 LAYER_UNITS = ("module", "tensor")

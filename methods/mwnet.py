@@ -29,7 +29,13 @@ from torch import Tensor, nn
 import methods
 from methods.base import Batch, Method, MethodContext, check_choices
 from methods.bilevel import (
-    BN_MODES, MetaSampler, VirtualSGD, apply_gradients, functional_forward, look_ahead, meta_gradients,
+    BN_MODES,
+    MetaSampler,
+    VirtualSGD,
+    apply_gradients,
+    functional_forward,
+    look_ahead,
+    meta_gradients,
 )
 
 WEIGHT_NORMS = ("mean", "sum")

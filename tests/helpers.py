@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from bench.config import OptimSpec, RunConfig, ScheduleSpec
-from bench.engine import run_trial
-from bench.presets import resolve_hparams
+from bench.core.specs import OptimSpec, ScheduleSpec
+from bench.grid.presets import resolve_hparams
+from bench.train.config import RunConfig
+from bench.train.engine import run_trial
 from methods.famus import FAMUS_CODE
 from noisytail_datasets import DataSpec
 

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.backbones import BACKBONES, PreActBlockDM, ShortcutA, build_backbone
-from bench.errors import UsageError
+from bench.core.errors import UsageError
+from bench.nn.backbones import BACKBONES, PreActBlockDM, ShortcutA, build_backbone
 
 NAMES = ["resnet32", "preact_resnet18", "wrn28_10", "small_cnn", "mlp"]
 # (in_channels, image_size) combinations every backbone must support.

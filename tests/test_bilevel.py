@@ -13,7 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.bilevel import (
-    MetaSampler, VirtualSGD, functional_forward, look_ahead, meta_gradients, momentum_buffers,
+    MetaSampler,
+    VirtualSGD,
+    functional_forward,
+    look_ahead,
+    meta_gradients,
+    momentum_buffers,
 )
 
 ALPHA = 0.3

@@ -1,4 +1,5 @@
-from bench.config import OptimSpec, RunConfig, ScheduleSpec
+from bench.core.specs import OptimSpec, ScheduleSpec
+from bench.train.config import RunConfig
 from noisytail_datasets import DataSpec
 
 

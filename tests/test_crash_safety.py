@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.lock import ResultsLock
-from bench.store import ResultsStore
+from bench.grid.lock import ResultsLock
+from bench.grid.store import ResultsStore
 
 REPO = Path(__file__).resolve().parent.parent
 GRID = ["run", "grid", "--preset", "quick", "--methods", "ce", "--epochs", "40", "--checkpoint-every", "1"]
@@ -64,7 +64,7 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path, capsys):
 
 
 def test_the_lock_dies_with_its_holder(tmp_path):
-    code = f"from bench.lock import ResultsLock; import time\nwith ResultsLock({str(tmp_path)!r}):\n" \
+    code = f"from bench.grid.lock import ResultsLock; import time\nwith ResultsLock({str(tmp_path)!r}):\n" \
            "    print('held', flush=True); time.sleep(120)"
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:

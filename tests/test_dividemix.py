@@ -15,17 +15,24 @@ import dataclasses
 
 import pytest
 import torch
-
 from helpers import assert_matches_golden, digits_run, golden_numbers
 
-from bench.backbones import build_backbone
-from bench.config import OptimSpec
-from bench.engine import run_trial
+from bench.core.specs import OptimSpec
+from bench.nn.backbones import build_backbone
+from bench.train.engine import run_trial
 from methods import METHODS, Batch, MethodContext
 from methods.base import Diagnostics
 from methods.dividemix import (
-    DivideMix, DivideMixBalancedSoftmax, co_guess, co_refine, gmm_clean_probability, lambda_u_ramp,
-    mixmatch, normalise_losses, sharpen, uniform_prior_penalty,
+    DivideMix,
+    DivideMixBalancedSoftmax,
+    co_guess,
+    co_refine,
+    gmm_clean_probability,
+    lambda_u_ramp,
+    mixmatch,
+    normalise_losses,
+    sharpen,
+    uniform_prior_penalty,
 )
 
 SIZE = 4  # images are 1 × 4 × 4

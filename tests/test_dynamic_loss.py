@@ -17,16 +17,19 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from helpers import assert_matches_golden, golden_numbers
 
-from bench.backbones import build_backbone
-from bench.config import OptimSpec
+from bench.core.specs import OptimSpec
+from bench.nn.backbones import build_backbone
 from methods import METHODS, Batch, MethodContext
 from methods.base import Diagnostics
 from methods.bilevel import functional_forward
 from methods.dynamic_loss import (
-    DynamicLoss, DynamicMetaNet, base_margin, hierarchical_sample, loss_rank_bins,
+    DynamicLoss,
+    DynamicMetaNet,
+    base_margin,
+    hierarchical_sample,
+    loss_rank_bins,
 )
 
 NUM_CLASSES = 10

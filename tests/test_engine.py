@@ -4,8 +4,8 @@ import pytest
 import torch
 from helpers import digits_run
 
-from bench.config import OptimSpec
-from bench.engine import TrialOptions, build_method, run_trial
+from bench.core.specs import OptimSpec
+from bench.train.engine import TrialOptions, build_method, run_trial
 from methods import METHODS, MethodContext
 from noisytail_datasets import build_data
 

@@ -10,17 +10,23 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 from helpers import assert_matches_golden, digits_run, golden_numbers
+from torch import nn
 
-from bench.config import OptimSpec
-from bench.engine import run_trial
-from bench.presets import resolve_hparams
+from bench.core.specs import OptimSpec
+from bench.grid.presets import resolve_hparams
+from bench.train.engine import run_trial
 from methods import METHODS
 from methods.base import Batch, Diagnostics, MethodContext
 from methods.bilevel import functional_forward, look_ahead, meta_gradients
 from methods.famus import (
-    FAMUS_CODE, FAMUS_LT, FaMUS, GradientSamplers, find_layers, gumbel_soft, hard_gumbel_softmax,
+    FAMUS_CODE,
+    FAMUS_LT,
+    FaMUS,
+    GradientSamplers,
+    find_layers,
+    gumbel_soft,
+    hard_gumbel_softmax,
     last_stage_prefixes,
 )
 from methods.mwnet import MWNet, weighted_mean

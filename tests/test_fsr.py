@@ -10,15 +10,21 @@ import torch
 import torch.nn.functional as F
 from helpers import assert_matches_golden, digits_run, golden_numbers
 
-from bench.backbones import build_backbone
-from bench.config import OptimSpec
-from bench.engine import build_method
-from bench.presets import resolve_hparams
+from bench.core.specs import OptimSpec
+from bench.grid.presets import resolve_hparams
+from bench.nn.backbones import build_backbone
+from bench.train.engine import build_method
 from methods import METHODS, Batch, MethodContext
 from methods.base import Diagnostics
 from methods.bilevel import VirtualSGD
 from methods.fsr import (
-    FSR, FSR_LT, FSR_LT_NOISE, fc_meta_gradient, lowest_per_class, mixup, normalized_weights,
+    FSR,
+    FSR_LT,
+    FSR_LT_NOISE,
+    fc_meta_gradient,
+    lowest_per_class,
+    mixup,
+    normalized_weights,
     rms_normalize,
 )
 from noisytail_datasets import build_data

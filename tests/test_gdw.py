@@ -12,11 +12,16 @@ from helpers import digits_run
 from torch import nn
 from torch.func import functional_call, jvp
 
-from bench.engine import build_method, run_trial
-from bench.presets import resolve_hparams
+from bench.grid.presets import resolve_hparams
+from bench.train.engine import build_method, run_trial
 from methods import Batch
 from methods.gdw import (
-    GDW_CIFAR100, OMEGA_RANGE, clamped_probs, logit_gradient, second_stage_weights, zero_mean_weights,
+    GDW_CIFAR100,
+    OMEGA_RANGE,
+    clamped_probs,
+    logit_gradient,
+    second_stage_weights,
+    zero_mean_weights,
 )
 from noisytail_datasets import build_data
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.store import EPOCH_COLUMNS, RUN_COLUMNS
+from bench.grid.store import EPOCH_COLUMNS, RUN_COLUMNS
 from methods import METHODS
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

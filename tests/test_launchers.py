@@ -1,8 +1,8 @@
 import pandas as pd
 from helpers import digits_run
 
-from bench.launchers import LaunchOptions, launch_local
-from bench.store import ResultsStore
+from bench.grid.launchers import LaunchOptions, launch_local
+from bench.grid.store import ResultsStore
 
 
 def test_a_failed_run_is_recorded_and_the_grid_goes_on(tmp_path, capsys):

@@ -10,10 +10,11 @@ import pytest
 import torch
 from helpers import assert_matches_golden, digits_run, golden_numbers
 
-from bench.engine import build_method, run_trial
-from bench.presets import resolve_hparams
+from bench.grid.presets import resolve_hparams
+from bench.train.engine import build_method, run_trial
 from methods import METHODS, Batch
 from noisytail_datasets import build_data
+
 
 @pytest.mark.parametrize("method", METHODS.names())
 def test_short_run_matches_golden_numbers(method):
@@ -55,8 +56,8 @@ def test_training_never_depends_on_the_clean_labels(method, monkeypatch):
 
     Warm-up phases are shortened as in the `quick` preset so every method's main phase runs.
     """
-    import bench.engine as engine
-    from bench.presets import PRESETS
+    import bench.train.engine as engine
+    from bench.grid.presets import PRESETS
 
     hp = resolve_hparams(method, PRESETS.get("quick").hparams_for(method, "digits"))
     cfg = digits_run(method, epochs=2).with_(hparams=hp)

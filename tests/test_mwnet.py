@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from helpers import digits_run
 from torch.func import functional_call
 
-from bench.engine import build_method, run_trial
-from bench.presets import resolve_hparams
+from bench.grid.presets import resolve_hparams
+from bench.train.engine import build_method, run_trial
 from methods import Batch
 from methods.mwnet import MWNET_LT, WeightNet, weighted_mean
 from noisytail_datasets import build_data

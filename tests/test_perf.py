@@ -1,9 +1,10 @@
 """`bench perf` output shape (timing values themselves are benchmarks, not tests)."""
 import json
+
 import pytest
 
 from bench.cli import main
-from bench.perf import run_perf
+from bench.perf.step import run_perf
 from methods import METHODS
 
 
@@ -29,8 +30,8 @@ def test_cli_json_is_one_list_with_the_documented_keys(capsys):
 def test_epoch_mode_measures_a_dividemix_epoch_against_ce_and_its_cost_model():
     import math
 
-    from bench.errors import UsageError
-    from bench.perf_epoch import format_epoch_perf, run_epoch_perf
+    from bench.core.errors import UsageError
+    from bench.perf.epoch import format_epoch_perf, run_epoch_perf
 
     r = run_epoch_perf("dividemix", dataset="digits", backbone="mlp", step_repeats=3)
     labeled = [f * r["train_size"] for f in r["labeled_fraction"]]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.errors import UsageError
-from bench.perf_device import format_device_perf, run_device_perf
+from bench.core.errors import UsageError
+from bench.perf.throughput import format_device_perf, run_device_perf
 
 
 @pytest.mark.slow

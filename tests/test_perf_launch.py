@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from bench import perf_launch
 from bench.cli import main
-from bench.errors import UsageError
-from bench.perf_launch import (
+from bench.core.errors import UsageError
+from bench.perf import launch as perf_launch
+from bench.perf.launch import (
     format_launch_perf,
     overhead_per_trial,
     phases,

@@ -2,7 +2,7 @@
 import pytest
 
 from bench.cli import main
-from bench.presets import PRESETS, Preset, describe_recipe, expand
+from bench.grid.presets import PRESETS, Preset, describe_recipe, expand
 from methods import METHODS
 
 
@@ -56,7 +56,7 @@ def test_dry_run_prints_the_recipe_of_every_run(capsys, tmp_path):
 
 
 def test_extra_cells_extend_the_product_for_one_dataset():
-    from bench.presets import QUICK_RECIPE
+    from bench.grid.presets import QUICK_RECIPE
 
     preset = Preset(description="t", datasets=("cifar10", "cifar100"), recipe=QUICK_RECIPE, noise="sym",
                     imbalances=(1,), noise_rates=(0.2, 0.4), seeds=(0,),

@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.envinfo import environment
+from bench.train.envinfo import environment
 
 #: custom resource of each node, which also tells the test which node id is which
 NODE_RESOURCES = {"head": "bench_head_node", "worker": "bench_worker_node"}
@@ -177,7 +177,7 @@ def two_node_cluster() -> Iterator[Cluster]:
 @pytest.mark.slow
 def test_grid_on_a_two_node_cluster_runs_trials_on_both_nodes(two_node_cluster, tmp_path, capsys):
     from bench.cli import main
-    from bench.presets import expand
+    from bench.grid.presets import expand
 
     out = tmp_path / "shared-out"  # both nodes see this folder, as with a shared file system
     methods = ["ce", "balanced_softmax"]
@@ -211,7 +211,7 @@ def test_environment_names_the_ray_node_only_inside_ray():
 
 def test_git_commit_comes_from_the_environment_outside_a_checkout(tmp_path, monkeypatch):
     """A Ray job's uploaded working dir has no .git: BENCH_GIT_COMMIT names the commit instead."""
-    from bench import envinfo
+    from bench.train import envinfo
 
     monkeypatch.setattr(envinfo, "REPO_ROOT", tmp_path)
     monkeypatch.setenv("BENCH_GIT_COMMIT", "0123abc")

@@ -2,9 +2,9 @@ import math
 
 import pytest
 
-from bench.config import ScheduleSpec
-from bench.errors import UsageError
-from bench.schedules import lr_at
+from bench.core.errors import UsageError
+from bench.core.specs import ScheduleSpec
+from bench.train.schedules import lr_at
 
 
 def test_cosine_is_per_epoch_and_reaches_half_at_midpoint():
@@ -46,7 +46,7 @@ def test_cosine_restarts_follow_sgdr_cycles():
 
 
 def test_only_cosine_restarts_changes_within_an_epoch():
-    from bench.schedules import per_iteration
+    from bench.train.schedules import per_iteration
 
     assert per_iteration(ScheduleSpec(name="cosine-restarts"))
     assert not any(per_iteration(ScheduleSpec(name=n)) for n in ("cosine", "multistep", "constant"))

@@ -9,10 +9,10 @@ import torch
 from helpers import digits_run
 
 from bench.cli import main
-from bench.config import RunConfig, SpeedSpec
-from bench.engine import TrialOptions, build_method, run_trial
-from bench.errors import UsageError
-from bench.speed import ActiveSpeed, apply_global, resolve_speed
+from bench.core.errors import UsageError
+from bench.nn.speed import ActiveSpeed, SpeedSpec, apply_global, resolve_speed
+from bench.train.config import RunConfig
+from bench.train.engine import TrialOptions, build_method, run_trial
 from methods import METHODS
 from noisytail_datasets import build_data
 
@@ -120,7 +120,7 @@ _FakeCompileError.__module__ = "torch._dynamo.exc"  # what a real compile failur
 
 
 def test_a_failed_compile_falls_back_to_eager(monkeypatch):
-    import bench.speed
+    import bench.nn.speed
 
     calls = {"n": 0}
 
@@ -140,7 +140,7 @@ def test_a_failed_compile_falls_back_to_eager(monkeypatch):
         return model
 
     monkeypatch.setattr("methods.base.prepare_model", broken_compile)
-    assert bench.speed.prepare_model is not broken_compile
+    assert bench.nn.speed.prepare_model is not broken_compile
     record = run_trial(replace(digits_run("ce"), epochs=1, speed=SpeedSpec(compile=True)), TrialOptions())
     assert calls["n"] >= 1 and record["status"] == "done"
     assert record["speed"]["compile"].startswith("failed, ran eager: _FakeCompileError: inductor could not compile")

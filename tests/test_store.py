@@ -3,8 +3,8 @@ import json
 import pandas as pd
 import pytest
 
-from bench.errors import UsageError
-from bench.store import EPOCH_COLUMNS, RUN_COLUMNS, ResultsStore
+from bench.core.errors import UsageError
+from bench.grid.store import EPOCH_COLUMNS, RUN_COLUMNS, ResultsStore
 
 
 def record(run_id, status="done", acc=50.0):

@@ -1,6 +1,6 @@
 import torch
 
-from bench.stream import BatchStream
+from bench.train.stream import BatchStream
 
 
 def make_stream(n=10, batch=4, **kw):

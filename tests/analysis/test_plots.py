@@ -15,7 +15,7 @@ import pytest
 
 from analysis import plots
 from analysis.results import Cell, Results, load_results
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 DATA = Path(__file__).parent / "data" / "synthetic"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

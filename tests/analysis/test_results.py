@@ -9,7 +9,7 @@ import pytest
 
 from analysis.results import Cell, load_results
 from analysis.style import DISPLAY_NAMES, METHOD_ORDER, method_order
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 DATA = Path(__file__).parent / "data" / "synthetic"
 
@@ -44,7 +44,7 @@ def test_scores_hold_finished_runs_only_and_the_matrix_averages_seeds():
 
 
 def test_tables_are_rebuilt_from_run_records_when_the_csv_is_gone(tmp_path):
-    from bench.store import ResultsStore
+    from bench.grid.store import ResultsStore
 
     record = {"run_id": "abc", "status": "done", "config": {
         "backbone": "mlp", "method": "ce", "seed": 0, "epochs": 1, "batch_size": 8, "hparams": {},

@@ -17,7 +17,7 @@ from scipy import stats as st
 
 from analysis import stats
 from analysis.results import Cell, load_results
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 SYNTHETIC = Path(__file__).parent / "data" / "synthetic"
 

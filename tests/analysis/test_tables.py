@@ -21,7 +21,7 @@ from analysis.reference import lookup, published, published_time_ms, table_metho
 from analysis.results import load_results
 from analysis.tables import build_table, latex_escape, to_frame, to_latex, to_markdown
 from bench.cli import main
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 DATA = Path(__file__).parent / "data" / "synthetic"
 GOLDEN = Path(__file__).parent / "golden"
@@ -140,7 +140,7 @@ def test_paper_layouts_match_the_published_table(name):
 @pytest.mark.parametrize("name", [n for n in LAYOUTS.names() if LAYOUTS.get(n).preset])
 def test_paper_layouts_cover_their_presets_cells(name):
     from analysis.results import Cell
-    from bench.presets import expand
+    from bench.grid.presets import expand
 
     layout = LAYOUTS.get(name)
     cells = {Cell(r.data.dataset, float(r.data.imbalance), r.data.noise if r.data.noise_rate > 0 else "none",

@@ -10,7 +10,7 @@ import os
 import pytest
 import torch
 
-from bench.perf import make_step
+from bench.perf.step import make_step
 from methods import METHODS
 
 BACKBONE = os.environ.get("BENCH_PERF_BACKBONE", "resnet32")

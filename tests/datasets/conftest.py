@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from fake_cifar import write_fake_cifar
+
 from noisytail_datasets import fashion_mnist, locate
 
 

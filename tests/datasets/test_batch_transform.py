@@ -1,9 +1,9 @@
 """BatchTransform: normalisation, crops that are true shifts of the padded image, flips, determinism."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
-import pytest
 
 from noisytail_datasets import AugmentSpec, BatchTransform
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from noisytail_datasets import AugmentSpec, DataSpec, build_data, describe, load_base, long_tail_counts
 from noisytail_datasets.bundle import _TENSOR_FIELDS
 

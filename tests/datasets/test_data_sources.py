@@ -6,12 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from bench.errors import UsageError
-from noisytail_datasets import DataSpec, build_data, describe, load_base, long_tail_counts
-from noisytail_datasets import cifar, fashion_mnist
-
 from fake_cifar import FAKE_TEST_PER_CLASS, FAKE_TRAIN_PER_CLASS, fake_superclass
+
+from bench.core.errors import UsageError
+from noisytail_datasets import DataSpec, build_data, cifar, describe, fashion_mnist, load_base, long_tail_counts
 
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from noisytail_datasets import DATASETS, ORDERS, DataSpec, build_data
 
 

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fake_cifar import fake_superclass
 
 from noisytail_datasets import NOISE_MODELS, long_tail_counts, sample_noisy_labels, transition_matrix
 from noisytail_datasets.class_maps import next_in_superclass, pair_flip_map
-
-from fake_cifar import fake_superclass
 
 N = 100_000
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.store import EPOCH_COLUMNS, RUN_COLUMNS
+from bench.grid.store import EPOCH_COLUMNS, RUN_COLUMNS
 
 OUT = Path(__file__).parent / "synthetic"
 METHODS = {"ce": (60.0, 0.010), "balanced_softmax": (66.0, 0.010), "dividemix": (64.0, 0.052),

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 #: the issue's target for Ray's overhead on 2 cores, seconds per trial
 TARGET_S_PER_TRIAL = 1.5
@@ -157,8 +157,8 @@ def measure_launcher(preset: str, launcher: str, methods: list[str] | None = Non
         env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
         started = time.time()
         with open(work / "log.txt", "w") as log:
-            proc = subprocess.run([sys.executable, "-m", "bench.perf_launch", str(work / "spec.json")], check=False,
-                                  stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parent.parent)
+            proc = subprocess.run([sys.executable, "-m", "bench.perf.launch", str(work / "spec.json")], check=False,
+                                  stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2])
         wall = time.time() - started
         marks_file = work / "marks.json"
         if proc.returncode != 0 or not marks_file.exists():
@@ -222,7 +222,7 @@ def run_launch_perf(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Time `run grid` under each launcher; with both, Ray's overhead per trial against the target."""
-    from bench.presets import expand
+    from bench.grid.presets import expand
 
     unknown = set(launchers) - set(LAUNCHERS)
     if unknown or not launchers:

@@ -19,14 +19,14 @@ from typing import Any
 
 import torch
 
-from bench import timing
-from bench.backbones import build_backbone
-from bench.checkpoint import load_checkpoint, save_checkpoint
-from bench.config import RunConfig
-from bench.envinfo import environment, git_commit, resolve_device
-from bench.schedules import lr_at, per_iteration
-from bench.speed import ActiveSpeed, apply_global, resolve_speed
-from bench.stream import BatchStream
+from bench.nn.backbones import build_backbone
+from bench.nn.speed import ActiveSpeed, apply_global, resolve_speed
+from bench.train import timing
+from bench.train.checkpoint import load_checkpoint, save_checkpoint
+from bench.train.config import RunConfig
+from bench.train.envinfo import environment, git_commit, resolve_device
+from bench.train.schedules import lr_at, per_iteration
+from bench.train.stream import BatchStream
 from methods import METHODS, Method, MethodContext
 from methods.base import Diagnostics
 from noisytail_datasets import BatchTransform, DataBundle, build_data, describe

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.checkpoint import atomic_write_bytes, atomic_write_json
-from bench.errors import UsageError
+from bench.core.errors import UsageError
+from bench.train.checkpoint import atomic_write_bytes, atomic_write_json
 
 RUN_COLUMNS = [
     "run_id", "preset", "dataset", "backbone", "method", "imbalance", "noise", "noise_rate",

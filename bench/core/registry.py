@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from bench.errors import unknown
+from bench.core.errors import unknown
 
 T = TypeVar("T")
 

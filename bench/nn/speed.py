@@ -15,8 +15,26 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.config import SpeedSpec
-from bench.errors import UsageError
+from bench.core.errors import UsageError
+
+
+@dataclass(frozen=True)
+class SpeedSpec:
+    """Speed settings that may change numerics, so they are part of the run (and its id when not
+    at their defaults). What is active depends on the device: see `resolve_speed`.
+
+    - `amp`: "auto" (bf16 autocast of the plain forward/backward steps on CUDA; off on CPU),
+      "bf16" (the same, explicitly) or "off".
+    - `channels_last`: "auto" (on for 4-D inputs on CUDA), "on" or "off".
+    - `compile`: `torch.compile` the backbone (eager fallback if compiling fails).
+    - `deterministic`: every flag off, deterministic algorithms, no cuDNN autotuning.
+    """
+
+    amp: str = "auto"
+    channels_last: str = "auto"
+    compile: bool = False
+    deterministic: bool = False
+
 
 AMP_CHOICES = ("auto", "bf16", "off")
 CHANNELS_LAST_CHOICES = ("auto", "on", "off")
@@ -85,7 +103,7 @@ def apply_global(active: ActiveSpeed) -> None:
 def prepare_model(model: nn.Module, active: ActiveSpeed) -> nn.Module:
     """Channels-last weights and, when asked, an in-place `torch.compile` (the keys of
     `state_dict` are unchanged). Compiling happens on the first call; if it fails, the engine
-    starts the run again eagerly (`bench.engine.run_trial`)."""
+    starts the run again eagerly (`bench.train.engine.run_trial`)."""
     if active.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if active.compile == "on":

@@ -6,18 +6,18 @@ as one line on stderr with exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from bench.errors import UsageError
-from bench.lock import ResultsLock
+from bench.core.errors import UsageError
+from bench.grid.lock import ResultsLock
 
 if TYPE_CHECKING:
-    from bench.config import RunConfig
-    from bench.store import ResultsStore
+    from bench.grid.store import ResultsStore
+    from bench.train.config import RunConfig
 
 
 class _Parser(argparse.ArgumentParser):
@@ -201,21 +201,21 @@ def _add_results_args(p: argparse.ArgumentParser) -> None:
 
 
 def _speed(args: argparse.Namespace):
-    from bench.config import SpeedSpec
+    from bench.nn.speed import SpeedSpec
 
     return SpeedSpec(amp=args.amp, channels_last=args.channels_last, compile=args.compile,
                      deterministic=args.deterministic)
 
 
 def _store_for(out: str | None, default: str):
-    from bench.store import ResultsStore
+    from bench.grid.store import ResultsStore
 
     return ResultsStore(Path(out) if out else Path("results") / default)
 
 
 def cmd_run_grid(args: argparse.Namespace) -> int:
-    from bench.launchers import LAUNCHERS, LaunchOptions
-    from bench.presets import describe_recipe, expand
+    from bench.grid.launchers import LAUNCHERS, LaunchOptions
+    from bench.grid.presets import describe_recipe, expand
     from noisytail_datasets import load_base
 
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
@@ -268,8 +268,8 @@ def _abs(path: str | None) -> str | None:
 
 
 def cmd_run_one(args: argparse.Namespace) -> int:
-    from bench.launchers import LaunchOptions, launch_local
-    from bench.presets import DEFAULT_RECIPES, Recipe, make_run
+    from bench.grid.launchers import LaunchOptions, launch_local
+    from bench.grid.presets import DEFAULT_RECIPES, Recipe, make_run
     from noisytail_datasets import DATASETS, load_base
 
     DATASETS.get(args.dataset)
@@ -283,7 +283,7 @@ def cmd_run_one(args: argparse.Namespace) -> int:
     )
     if recipe.epochs < 1 or recipe.batch_size < 1:
         raise UsageError("--epochs and --batch-size must be at least 1")
-    from bench.backbones import BACKBONES
+    from bench.nn.backbones import BACKBONES
 
     BACKBONES.get(recipe.backbone)
     data = _data_spec(args, args.seed if args.data_seed is None else args.data_seed)
@@ -307,9 +307,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     elif args.what == "datasets":
         from noisytail_datasets import DATASETS as reg
     elif args.what == "presets":
-        from bench.presets import PRESETS as reg
+        from bench.grid.presets import PRESETS as reg
     elif args.what == "backbones":
-        from bench.backbones import BACKBONES as reg
+        from bench.nn.backbones import BACKBONES as reg
     elif args.what == "layouts":
         from analysis.layouts import LAYOUTS
 
@@ -347,10 +347,10 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
-    from bench.perf import format_table, run_perf
+    from bench.perf.step import format_table, run_perf
 
     if args.launcher:
-        from bench.perf_launch import LAUNCHERS, format_launch_perf, run_launch_perf
+        from bench.perf.launch import LAUNCHERS, format_launch_perf, run_launch_perf
 
         chosen = LAUNCHERS if args.launcher == "both" else (args.launcher,)
         result = run_launch_perf(preset=args.preset, launchers=chosen, methods=args.methods, device=args.device)
@@ -359,7 +359,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
     if args.throughput:
         return _perf_throughput(args)
     if args.epoch:
-        from bench.perf_epoch import format_epoch_perf, run_epoch_perf
+        from bench.perf.epoch import format_epoch_perf, run_epoch_perf
 
         result = run_epoch_perf(
             method=args.method, dataset=args.dataset, backbone=args.backbone,
@@ -375,7 +375,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
 
 
 def _perf_throughput(args: argparse.Namespace) -> int:
-    from bench.perf_device import format_device_perf, run_device_perf
+    from bench.perf.throughput import format_device_perf, run_device_perf
 
     try:
         packs = tuple(int(p) for p in args.packs.split(","))
@@ -386,7 +386,7 @@ def _perf_throughput(args: argparse.Namespace) -> int:
                              imbalance=args.imbalance)
     result["command"] = "python -m bench " + " ".join(sys.argv[1:])
     if args.json_out:
-        from bench.checkpoint import atomic_write_json
+        from bench.train.checkpoint import atomic_write_json
 
         atomic_write_json(Path(args.json_out), result)
     print(json.dumps(result) if args.json else format_device_perf(result))
@@ -435,7 +435,7 @@ def cmd_plots(args: argparse.Namespace) -> int:
 
 
 def cmd_results_repair(args: argparse.Namespace) -> int:
-    from bench.store import ResultsStore
+    from bench.grid.store import ResultsStore
 
     root = Path(args.results)
     if not (root / "runs").is_dir():
@@ -454,7 +454,7 @@ def cmd_results_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from bench.presets import PRESETS, expand
+    from bench.grid.presets import PRESETS, expand
 
     for name in [args.preset] if args.preset else PRESETS.names():
         runs = expand(name)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 
-from bench.config import ScheduleSpec
-from bench.errors import unknown
+from bench.core.errors import unknown
+from bench.core.specs import ScheduleSpec
 
 SCHEDULES = ("cosine", "multistep", "constant", "cosine-restarts")
 

@@ -12,55 +12,12 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from bench.core.specs import OptimSpec, ScheduleSpec
+from bench.nn.speed import SpeedSpec
 from noisytail_datasets import DataSpec
 
 #: RunConfig fields that are recorded but do not change what is computed.
 UNHASHED_FIELDS = ("preset",)
-
-
-@dataclass(frozen=True)
-class OptimSpec:
-    """SGD settings of the classifier."""
-
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = False
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """Learning-rate schedule: `cosine` (per epoch, to 0), `multistep`, `constant`, or
-    `cosine-restarts` (SGDR per iteration: a first cycle of `cycle_epochs`, each next cycle
-    `cycle_mult` times longer and peaking `cycle_decay` times lower), optionally preceded by a
-    linear warm-up from `warmup_start`·lr (mmcv's rule, per iteration)."""
-
-    name: str = "cosine"
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.1
-    warmup_epochs: int = 0
-    warmup_start: float = 0.1
-    cycle_epochs: float = 1.0
-    cycle_mult: float = 2.0
-    cycle_decay: float = 0.9
-
-
-@dataclass(frozen=True)
-class SpeedSpec:
-    """Speed settings that may change numerics, so they are part of the run (and its id when not
-    at their defaults). What is active depends on the device: see `bench.speed.resolve_speed`.
-
-    - `amp`: "auto" (bf16 autocast of the plain forward/backward steps on CUDA; off on CPU),
-      "bf16" (the same, explicitly) or "off".
-    - `channels_last`: "auto" (on for 4-D inputs on CUDA), "on" or "off".
-    - `compile`: `torch.compile` the backbone (eager fallback if compiling fails).
-    - `deterministic`: every flag off, deterministic algorithms, no cuDNN autotuning.
-    """
-
-    amp: str = "auto"
-    channels_last: str = "auto"
-    compile: bool = False
-    deterministic: bool = False
 
 
 @dataclass(frozen=True)

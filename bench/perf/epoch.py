@@ -16,13 +16,13 @@ from typing import Any
 
 import torch
 
-from bench import timing
-from bench.engine import build_method, train_one_epoch
-from bench.envinfo import resolve_device
-from bench.errors import UsageError
-from bench.presets import DEFAULT_RECIPES, make_run
-from bench.schedules import lr_at
-from bench.stream import BatchStream
+from bench.core.errors import UsageError
+from bench.grid.presets import DEFAULT_RECIPES, make_run
+from bench.train import timing
+from bench.train.engine import build_method, train_one_epoch
+from bench.train.envinfo import resolve_device
+from bench.train.schedules import lr_at
+from bench.train.stream import BatchStream
 from methods import METHODS, Method
 from methods.dividemix import DivideMix, gmm_clean_probability, normalise_losses
 from noisytail_datasets import DataSpec, build_data

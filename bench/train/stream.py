@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from bench import timing
+from bench.train import timing
 from methods.base import Batch
 
 

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.errors import UsageError
-from bench.registry import Registry
+from bench.core.errors import UsageError
+from bench.core.registry import Registry
 
 BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
 

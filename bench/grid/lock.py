@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 LOCK_NAME = ".lock"
 

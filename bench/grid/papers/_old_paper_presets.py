@@ -8,8 +8,8 @@ chose. Seeds: GDW reports 5 seeds, FaMUS Table 5 and FSR Table 6 three; single-r
 """
 from __future__ import annotations
 
-from bench.config import OptimSpec, ScheduleSpec
-from bench.presets import DL_CIFAR_RECIPE, PRESETS, Preset, Recipe
+from bench.core.specs import OptimSpec, ScheduleSpec
+from bench.grid.presets import DL_CIFAR_RECIPE, PRESETS, Preset, Recipe
 from methods.dividemix import DIVIDEMIX_ASYM, DIVIDEMIX_CIFAR100, DIVIDEMIX_LAMBDA_U
 from methods.dynamic_loss import DYNAMIC_LOSS_CIFAR100
 from methods.famus import FAMUS_LT

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.config import OptimSpec, RunConfig, ScheduleSpec, SpeedSpec
-from bench.errors import UsageError, did_you_mean
-from bench.registry import Registry
-from bench.speed import validate_speed
+from bench.core.errors import UsageError, did_you_mean
+from bench.core.registry import Registry
+from bench.core.specs import OptimSpec, ScheduleSpec
+from bench.nn.speed import SpeedSpec, validate_speed
+from bench.train.config import RunConfig
 from methods import METHODS
 from methods.dividemix import DIVIDEMIX_CIFAR100
 from methods.dynamic_loss import DYNAMIC_LOSS_CIFAR100
@@ -222,4 +223,4 @@ def describe_recipe(cfg: RunConfig) -> str:
 
 # The presets that mirror published tables register themselves on import (they use the names
 # defined above, hence the import at the end).
-from bench import paper_presets  # noqa: E402,F401
+from bench.grid.papers import _old_paper_presets  # noqa: E402,F401

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.config import RunConfig
-from bench.engine import TrialOptions, run_trial
-from bench.store import ResultsStore
+from bench.grid.store import ResultsStore
+from bench.train.config import RunConfig
+from bench.train.engine import TrialOptions, run_trial
 
 
 @dataclass

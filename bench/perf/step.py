@@ -15,10 +15,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from bench import timing
-from bench.backbones import build_backbone
-from bench.config import OptimSpec
-from bench.envinfo import resolve_device
+from bench.core.specs import OptimSpec
+from bench.nn.backbones import build_backbone
+from bench.train import timing
+from bench.train.envinfo import resolve_device
 from methods import METHODS, Batch, MethodContext
 from methods.base import Diagnostics
 

@@ -17,11 +17,13 @@ import multiprocessing as mp
 import time
 from typing import Any
 
-from bench.config import OptimSpec, RunConfig, ScheduleSpec, SpeedSpec
-from bench.engine import TrialOptions, run_trial
-from bench.envinfo import resolve_device
-from bench.errors import UsageError
-from bench.presets import PRESETS, resolve_hparams
+from bench.core.errors import UsageError
+from bench.core.specs import OptimSpec, ScheduleSpec
+from bench.grid.presets import PRESETS, resolve_hparams
+from bench.nn.speed import SpeedSpec
+from bench.train.config import RunConfig
+from bench.train.engine import TrialOptions, run_trial
+from bench.train.envinfo import resolve_device
 from noisytail_datasets import DataSpec
 
 DATASET = "random-cifar"
