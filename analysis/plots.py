@@ -43,7 +43,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 
 from analysis import stats
 from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, metric_column
-from analysis.style import display_name, method_order, method_palette
+from analysis.style import baseline_method, display_name, method_markers, method_order, method_palette
 from bench.core.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ DPI = 200
 COLUMN_WIDTH = 3.3  # inches: one column of a two-column paper
 TEXT_WIDTH = 7.0  # inches: full text width, for multi-panel figures
 BAND = "mean ± 1 std over seeds"
-REFERENCE = "ce"
 
 #: figure kinds, in the order `write_plots` draws them; a file's stem starts with its kind
 KINDS = ("accuracy_vs_noise", "diff_heatmap", "critical_difference", "cost_per_iteration",
@@ -162,9 +161,9 @@ def _seed_stats(frame: pd.DataFrame, keys: list[str], value: str = "value") -> p
 
 
 def _reference(methods: Iterable[str]) -> str:
-    """CE if present, else the first method in listing order."""
+    """The registry's baseline if present, else the first method in listing order."""
     ordered = method_order(methods)
-    return REFERENCE if REFERENCE in ordered else ordered[0]
+    return baseline_method() if baseline_method() in ordered else ordered[0]
 
 
 def _n_range(n: pd.Series) -> str:
@@ -176,8 +175,8 @@ def _method_legend(fig: Figure, methods: list[str], extra: list[Line2D] | None =
                    ax: Axes | None = None) -> None:
     """The methods' legend, in listing order, off the data: below our own figure's panels, or to
     the right of `ax` when the caller handed in the axes (a figure of theirs)."""
-    palette = method_palette(methods)
-    handles = [Line2D([], [], color=palette[m], marker="o", label=display_name(m)) for m in methods]
+    palette, markers = method_palette(methods), method_markers(methods)
+    handles = [Line2D([], [], color=palette[m], marker=markers[m], label=display_name(m)) for m in methods]
     handles += extra or []
     if ax is None and isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
         fig.legend(handles=handles, loc="outside lower center", ncol=min(ncol, len(handles)))
@@ -242,7 +241,7 @@ def plot_accuracy_vs_noise(results: Results, metric: str = "last") -> Figure:
     width = COLUMN_WIDTH if ncols <= 2 else TEXT_WIDTH
     legend_rows = math.ceil(len(methods) / (3 if width == COLUMN_WIDTH else 6))
     fig, axes = _new_figure(width, 1.6 * nrows + 0.14 * legend_rows + 0.3, nrows, ncols)
-    palette = method_palette(methods)
+    palette, markers = method_palette(methods), method_markers(methods)
     with _drawing(fig):
         for ax, panel in zip(axes.flat, panels):
             rows = data[(data["dataset"] == panel[0]) & (data["imbalance"] == panel[1]) & (data["noise"] == panel[2])]
@@ -251,7 +250,7 @@ def plot_accuracy_vs_noise(results: Results, metric: str = "last") -> Figure:
                 if line.empty:
                     continue
                 x, mean, std = (line[c].to_numpy(float) for c in ("noise_rate", "mean", "std"))
-                ax.plot(x, mean, marker="o", color=palette[method], label=display_name(method))
+                ax.plot(x, mean, marker=markers[method], color=palette[method], label=display_name(method))
                 _draw_band(ax, x, mean, std, palette[method])
             ax.set_xticks(sorted(rows["noise_rate"].unique()))
             ax.set_title(_panel_title(*panel))
@@ -306,8 +305,8 @@ def plot_difference_heatmap(results: Results, metric: str = "last", ax: Axes | N
         ax.set_xticklabels(ax.get_xticklabels(), rotation=35, ha="right")
         title = (f"{METRIC_LABELS[metric]} acc. minus {ref_name} (seed means)\n"
                  f"[ ]: {ref_name} acc.; grey: not run or all failed")
-        if reference != REFERENCE:
-            title += f"\nCE has no finished run: reference is {ref_name}"
+        if reference != baseline_method():
+            title += f"\n{display_name(baseline_method())} has no finished run: reference is {ref_name}"
         ax.set_title(title)
     return fig
 
@@ -484,13 +483,13 @@ def plot_accuracy_vs_time(results: Results, metric: str = "last", cell: Cell | N
     cell = cell or default_cell(results)
     table = time_accuracy_data(results, metric, cell)
     front = pareto_front(table, "time", "accuracy")
-    palette = method_palette(table.index)
+    palette, markers = method_palette(table.index), method_markers(table.index)
     own = ax is None
     fig, ax = _axes_figure(ax, COLUMN_WIDTH, 2.3 + 0.14 * math.ceil(len(table) / 3))
     with _drawing(fig, own):
         ax.plot(front["time"], front["accuracy"], ls="--", color="0.5", lw=0.8, zorder=1)
         for method, row in table.iterrows():
-            ax.errorbar(row["time"], row["accuracy"], yerr=row["std"] if row["n"] > 1 else None, fmt="o",
+            ax.errorbar(row["time"], row["accuracy"], yerr=row["std"] if row["n"] > 1 else None, fmt=markers[method],
                         color=palette[method], ms=4, capsize=1.5, lw=0.7, zorder=2,
                         mfc="white" if row["packed"] else palette[method], mew=1.0)
         if table["time"].max() > 10 * table["time"].min():

@@ -4,7 +4,8 @@ A published number is looked up by (paper, table, printed method name, cell, met
 printed names keep the papers' spellings ("Cross Entopy", "DivdeMix"); each table layout maps
 our registry names to them. Where a table prints one method for two backbones (FSR's "FSR"
 on WRN-28-10 and "FSR-R32" on ResNet-32), the row of the backbone our runs used is chosen.
-`KNOWN_DEFECTS` flags what `specs/reference_results.md` marks ⚠.
+Each paper module of `bench.grid.papers` lists its table's known defects (what
+`specs/reference_results.md` marks ⚠); `defects_for` finds those that apply to a number.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.errors import UsageError
+from bench.grid.layout import PAPERS, Defect
 
 REFERENCE_CSV = Path(__file__).resolve().parent.parent / "results" / "reference" / "published_results.csv"
 
@@ -24,34 +26,9 @@ REFERENCE_CSV = Path(__file__).resolve().parent.parent / "results" / "reference"
 COMPARABLE_METRICS = {"last": ("last", "acc"), "best": ("best", "acc"), "last5": ("last5_mean",)}
 
 
-@dataclass(frozen=True)
-class Defect:
-    """A known problem of a published table, shown as a ⚠ footnote where it applies."""
-
-    paper: str
-    table: int
-    method: str | None  # printed name; None: the whole table
-    note: str
-    metric: str | None = None
-    avg_only: bool = False  # concerns the printed Avg column, not the cells
-    cells: tuple[tuple, ...] | None = None  # (dataset, imbalance, noise, rate) it concerns; None: all
-
-
-KNOWN_DEFECTS = (
-    Defect("dynamic_loss", 3, "FaMUS", avg_only=True, note=(
-        "the paper prints FaMUS averages 30.72 (Last) and 30.81 (Best), but its ten cells average "
-        "37.50 and 37.82; the Avg shown here is recomputed from the cells")),
-    Defect("dynamic_loss", 3, "FaMUS", metric="best", note=(
-        "FaMUS Best is printed below its Last here (28.50 < 28.53 at ρ=100 λ=0.3, 27.24 < 27.83 at ρ=100 λ=0.4)"),
-        cells=(("cifar100", 100, "lt-prior", 0.3), ("cifar100", 100, "lt-prior", 0.4))),
-    Defect("dynamic_loss", 7, "FaMUS", note=(
-        "the FaMUS row equals FaMUS Table 8's 'MW-Net with LDAM loss + FaMUS' (LDAM loss, not CE), "
-        "except C100 ρ=10 (59.00 here, 59.03 there)")),
-    Defect("dynamic_loss", 10, "FSR", note=(
-        "the FSR row is FSR's own Table 7 (ResNet-32-era code, uniform noise after LT), not a re-run "
-        "under this table's protocol")),
-    Defect("fsr", 2, "L2R♯", note="printed as '61.3+2.0' (presumably ±2.0)"),
-)
+def known_defects() -> list[tuple[str, Defect]]:
+    """(paper key, defect) of every registered paper (declared in `bench.grid.papers`)."""
+    return [(key, d) for key in PAPERS for d in PAPERS.get(key).defects]
 
 
 @lru_cache(maxsize=1)
@@ -116,8 +93,8 @@ def defects_for(paper: str, table: int, name: str | None, metric: str | None, av
                 cell_key: tuple | None = None) -> tuple[str, ...]:
     """The ⚠ notes that apply to a published number of `cell_key` (or to the Avg when `avg`)."""
     out = []
-    for d in KNOWN_DEFECTS:
-        if d.paper != paper or d.table != table or d.avg_only != avg:
+    for key, d in known_defects():
+        if key != paper or d.table != table or d.avg_only != avg:
             continue
         if d.method is not None and d.method != name:
             continue

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.errors import UsageError
+from bench.grid.layout import Cell
 
 #: metric name on the command line -> column of the runs table
 METRICS = {"last": "last_acc", "best": "best_acc", "last5": "last5_acc"}
@@ -21,26 +22,6 @@ METRIC_LABELS = {"last": "Last", "best": "Best", "last5": "Last-5 mean"}
 CELL_KEYS = ("dataset", "imbalance", "noise", "noise_rate")
 #: what must agree between runs of one method in one cell for their seeds to be pooled
 CONFIG_KEYS = ("backbone", "epochs", "batch_size", "hparams", "order", "meta_per_class")
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One data protocol of a grid."""
-
-    dataset: str
-    imbalance: float
-    noise: str
-    noise_rate: float
-
-    def spec(self) -> str:
-        """The command-line form `parse_cell` reads, e.g. 'cifar10:100:lt-prior:0.3' or 'cifar10:10:clean'."""
-        tail = "clean" if self.noise == "none" else f"{self.noise}:{_num(self.noise_rate)}"
-        return f"{self.dataset}:{_num(self.imbalance)}:{tail}"
-
-    def label(self) -> str:
-        """Short human label, e.g. 'cifar10 ρ=100 lt-prior 0.3' or 'cifar10 ρ=10 clean'."""
-        noise = "clean" if self.noise == "none" else f"{self.noise} {_num(self.noise_rate)}"
-        return f"{self.dataset} ρ={_num(self.imbalance)} {noise}"
 
 
 def parse_cell(text: str) -> Cell:
@@ -56,10 +37,6 @@ def parse_cell(text: str) -> Cell:
         pass
     raise UsageError(f"malformed cell '{text}': expected DATASET:RHO:NOISE:RATE (e.g. cifar10:100:lt-prior:0.3) "
                      "or DATASET:RHO:clean")
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
 
 
 def in_cell(runs: pd.DataFrame, cell: Cell) -> pd.DataFrame:

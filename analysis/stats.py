@@ -31,7 +31,7 @@ from scipy import stats as st
 from statsmodels.stats.multitest import multipletests
 
 from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, metric_column
-from analysis.style import display_name
+from analysis.style import baseline_method, display_name
 from bench.core.errors import UsageError
 
 #: fewest seeds (pairs, or runs per side for Welch) a within-cell test needs
@@ -236,12 +236,15 @@ WITHIN_COLUMNS = ["cell", "method", "test", "n_method", "n_reference", "n_pairs"
                   "diff", "ci_low", "ci_high", "statistic", "df", "p", "p_holm", "significant", "note"]
 
 
-def within_cells(results: Results, metric: str = "last", reference: str = "ce", alpha: float = 0.05) -> pd.DataFrame:
+def within_cells(results: Results, metric: str = "last", reference: str | None = None, alpha: float = 0.05
+                 ) -> pd.DataFrame:
     """Reference vs every other method in each cell where the reference ran (see `compare_seeds`).
 
     One row per (cell, method), the reference's own row first (test "reference"); `p_holm` is
-    Holm over the tests run in that cell; `significant` is None where no test ran.
+    Holm over the tests run in that cell; `significant` is None where no test ran. The reference
+    defaults to the registry's baseline method.
     """
+    reference = reference or baseline_method()
     scores = results.scores(metric)
     rows = [row for cell in results.cells() for row in _cell_rows(results, scores, cell, reference, alpha)]
     return pd.DataFrame(rows, columns=WITHIN_COLUMNS)
@@ -430,8 +433,10 @@ def _notes(report_ref: str, metric: str, alpha: float, across: AcrossCells) -> l
     return notes
 
 
-def build_report(results: Results, metric: str = "last", reference: str = "ce", alpha: float = 0.05) -> StatsReport:
-    """Run every test of the stats command on `results` for one metric."""
+def build_report(results: Results, metric: str = "last", reference: str | None = None, alpha: float = 0.05
+                 ) -> StatsReport:
+    """Run every test of the stats command on `results` for one metric (reference: the baseline)."""
+    reference = reference or baseline_method()
     _check_inputs(results, metric, reference, alpha)
     within = within_cells(results, metric, reference, alpha)
     matrix = results.cell_matrix(metric)
@@ -680,7 +685,7 @@ def _csv_tables(report: StatsReport) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def write_stats(results: Results, *, metric: str = "last", reference: str = "ce",
+def write_stats(results: Results, *, metric: str = "last", reference: str | None = None,
                 alpha: float = 0.05) -> tuple[str, list[Path]]:
     """Run the tests and write stats.md, stats.tex and the CSVs under `<results>/stats/<metric>/`.
 

@@ -1,54 +1,43 @@
-"""How methods are named, ordered and coloured in every table and plot."""
+"""How methods are named, ordered and coloured in every table and plot: read from the method
+registry (each method declares `display_name`, `colour`, `order` and `family` on its class).
+Methods a results folder holds but the registry no longer knows keep their own name, come
+last, and get colours from a spare palette."""
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-#: listing order (the registry's `methods.ORDER`; a test keeps the two equal). Others follow by name.
-METHOD_ORDER = ("ce", "balanced_softmax", "dal", "dividemix", "dividemix_bs", "mwnet", "gdw", "famus", "fsr",
-                "dynamic_loss", "dynamic_loss_bs", "dynamic_loss_la")
-
-DISPLAY_NAMES = {
-    "ce": "CE",
-    "balanced_softmax": "Balanced Softmax",
-    "dal": "DAL",
-    "dividemix": "DivideMix",
-    "dividemix_bs": "DivideMix + BS",
-    "mwnet": "MW-Net",
-    "gdw": "GDW",
-    "famus": "FaMUS",
-    "fsr": "FSR",
-    "dynamic_loss": "Dynamic Loss",
-    "dynamic_loss_bs": "Dynamic Loss + BS",
-    "dynamic_loss_la": "Dynamic Loss + LA",
-}
+from methods import METHODS
 
 
 def method_order(methods: Iterable[str]) -> list[str]:
-    """`methods` sorted in the listing order, unknown names last, by name."""
-    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    """`methods` sorted in the registry's listing order, unknown names last, by name."""
+    rank = {m: i for i, m in enumerate(METHODS.names())}
     return sorted(set(methods), key=lambda m: (rank.get(m, len(rank)), m))
 
 
 def display_name(method: str) -> str:
-    return DISPLAY_NAMES.get(method, method)
+    return METHODS.display_name(method)
 
 
-#: one fixed, distinct colour per method (families share a hue: DivideMix orange, the meta-learning
-#: re-weighters green/blue, Dynamic Loss reds); methods not listed get colours from "husl".
-METHOD_COLOURS = {
-    "ce": "#4d4d4d",
-    "balanced_softmax": "#1f77b4",
-    "dal": "#8c564b",
-    "dividemix": "#ff7f0e",
-    "dividemix_bs": "#b8860b",
-    "mwnet": "#2ca02c",
-    "gdw": "#17becf",
-    "famus": "#9467bd",
-    "fsr": "#e377c2",
-    "dynamic_loss": "#d62728",
-    "dynamic_loss_bs": "#7f0000",
-    "dynamic_loss_la": "#000080",
-}
+def method_family(method: str) -> str:
+    """The group a method belongs to (plots mark families alike); '' for unknown methods."""
+    return METHODS.get(method).family if method in METHODS else ""
+
+
+#: one marker per method family, in the order families first appear in the listing
+FAMILY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def method_markers(methods: Iterable[str]) -> dict[str, str]:
+    """A marker per method, shared by the methods of one family (plots group families by shape)."""
+    families = list(dict.fromkeys(METHODS.get(m).family for m in METHODS.names()))
+    rank = {f: FAMILY_MARKERS[i % len(FAMILY_MARKERS)] for i, f in enumerate(families)}
+    return {m: rank.get(method_family(m), "o") for m in method_order(methods)}
+
+
+def baseline_method() -> str:
+    """The method others are compared against by default (statistics, heatmaps, cost ratios)."""
+    return METHODS.baseline()
 
 
 def method_palette(methods: Iterable[str]) -> dict[str, tuple[float, float, float]]:
@@ -57,6 +46,7 @@ def method_palette(methods: Iterable[str]) -> dict[str, tuple[float, float, floa
     from matplotlib.colors import to_rgb
 
     ordered = method_order(methods)
-    extra = [m for m in ordered if m not in METHOD_COLOURS]
+    declared = {m: METHODS.get(m).colour for m in ordered if m in METHODS and METHODS.get(m).colour}
+    extra = [m for m in ordered if m not in declared]
     spare = dict(zip(extra, sns.color_palette("husl", max(len(extra), 1))))
-    return {m: to_rgb(METHOD_COLOURS[m]) if m in METHOD_COLOURS else spare[m] for m in ordered}
+    return {m: to_rgb(declared[m]) if m in declared else spare[m] for m in ordered}

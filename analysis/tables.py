@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.layouts import PAPER_TITLES, Column, Layout, get_layout
+from analysis.layouts import Column, Layout, get_layout, paper_title
 from analysis.reference import defects_for, lookup, published_time_ms, table_methods
 from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, metric_column
 from analysis.style import display_name
@@ -272,7 +272,7 @@ class _Builder:
         if missing:
             parts.append(missing)
         if self.reference:
-            parts.append(f"paper: {PAPER_TITLES.get(layout.paper, layout.paper)} Table {layout.table} as printed "
+            parts.append(f"paper: {paper_title(layout.paper)} Table {layout.table} as printed "
                          "(results/reference/published_results.csv); Δ = ours − paper.")
             implemented = {n for m in methods for n in layout.paper_names.get(m, ())}
             others = [n for n in table_methods(layout.paper, layout.table) if n not in implemented]  # type: ignore[arg-type]

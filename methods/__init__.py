@@ -1,25 +1,17 @@
-"""Method registry. A method is one module in this package that registers itself.
+"""Methods: one module in this package per method, each registering itself in `METHODS`.
 
-Every module here is imported on first use of the package, so a new method needs no edit
-elsewhere. Modules that hold shared machinery (`base`, `bilevel`, `meta_nets`) register nothing.
-`ORDER` fixes the listing order of the known methods; new ones are listed after them.
+Every module here is imported when the package is, so a new method needs no edit elsewhere
+(`base`, `bilevel` and `registry` hold the shared machinery and register nothing).
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
 
-from bench.core.registry import Registry
 from methods.base import Batch, Method, MethodContext
-
-METHODS: Registry[type[Method]] = Registry("method")
-
-#: the order `bench ls methods`, presets and tables list methods in (others follow, by name)
-ORDER = ("ce", "balanced_softmax", "dal", "dividemix", "dividemix_bs", "mwnet", "gdw", "famus", "fsr",
-         "dynamic_loss", "dynamic_loss_bs", "dynamic_loss_la")
+from methods.registry import METHODS
 
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     importlib.import_module(f"{__name__}.{_info.name}")
-METHODS.reorder(lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
 
 __all__ = ["METHODS", "Batch", "Method", "MethodContext"]

@@ -11,8 +11,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-import methods
 from methods.base import Method, MethodContext
+from methods.registry import METHODS
 
 
 def balanced_softmax_loss(logits: torch.Tensor, y: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor:
@@ -20,8 +20,13 @@ def balanced_softmax_loss(logits: torch.Tensor, y: torch.Tensor, log_prior: torc
     return F.cross_entropy(logits + log_prior, y, reduction="none")
 
 
-@methods.METHODS.register("balanced_softmax", "cross-entropy on logits + log(noisy class counts)")
+@METHODS.register("balanced_softmax", "cross-entropy on logits + log(noisy class counts)")
 class BalancedSoftmax(Method):
+    display_name = "Balanced Softmax"
+    colour = "#1f77b4"
+    order = 10
+    family = "long-tail loss"
+
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
         counts = torch.tensor(ctx.noisy_counts, dtype=torch.float32, device=ctx.device)

@@ -5,25 +5,25 @@ A method owns its networks and optimisers. The engine calls, per epoch: `set_lr`
 evaluation. What a method may read is explicit: `MethodContext` carries the noisy training
 labels and class counts, the trusted meta set only for methods that declare
 `uses_meta_set = True`, and never the clean labels (only `Diagnostics` can score against them).
+
+Everything about a method is declared on its class, next to its code (the timm pattern): its
+hyperparameter defaults and the rules their values must follow, per-dataset defaults, the
+overrides a short run needs, and how listings, tables and plots show it (`display_name`,
+`colour`, `order`, `family`, `is_baseline`). Nothing outside the method's module names it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
 
+from bench.core import hparams as hparam_rules
+from bench.core.hparams import Rule
 from bench.core.specs import OptimSpec
 from bench.nn.speed import ActiveSpeed, prepare_model
-
-
-def check_choices(hparams: Mapping[str, Any], allowed: Mapping[str, Sequence[Any]]) -> None:
-    """Raise ValueError naming the first hyperparameter whose value is not one of its choices."""
-    for key, choices in allowed.items():
-        if hparams[key] not in choices:
-            raise ValueError(f"{key} must be one of {tuple(choices)}, got {hparams[key]!r}")
 
 
 @dataclass
@@ -60,6 +60,33 @@ class Diagnostics:
         return values
 
 
+class Batches(Protocol):
+    """What `Method.train_epoch` receives: the epoch's shuffled batches, timed per iteration."""
+
+    def __iter__(self) -> Iterator[Batch]: ...
+
+    def lap(self) -> None:
+        """Mark the end of one iteration that drew no batch (a method running its own loop)."""
+
+
+@dataclass(frozen=True)
+class CostPart:
+    """One kind of work in a method's epoch: `count` repetitions of `run`, which `bench perf
+    --epoch` times on its own."""
+
+    name: str
+    count: int
+    run: Callable[[], object]
+
+
+@dataclass
+class EpochCostModel:
+    """A method's epoch as a sum of parts (its own loop, passes, fits), and facts about it."""
+
+    parts: list[CostPart]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class MethodContext:
     """What the harness hands to a method at construction."""
@@ -82,7 +109,6 @@ class MethodContext:
     meta_y: torch.Tensor | None = None
     #: the training images (uint8, un-augmented, aligned with train_y), for per-sample passes
     train_x: torch.Tensor | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
     #: the speed settings in force (bf16 autocast, channels-last, compile); all off by default
     speed: ActiveSpeed = field(default_factory=ActiveSpeed)
 
@@ -101,8 +127,20 @@ class MethodContext:
 class Method:
     """Base class: one backbone, one SGD optimiser, a per-sample loss in `loss`."""
 
-    #: per-method default hyperparameters, the single place they are defined
+    # --- what the method is ----------------------------------------------------------------
+    #: default hyperparameters, the single place they are defined
     defaults: ClassVar[dict[str, Any]] = {}
+    #: the values a hyperparameter may take: a tuple of choices or a `Range` (checked when a run
+    #: is planned; see `bench.core.hparams`)
+    hparam_rules: ClassVar[Mapping[str, Rule]] = {}
+    #: overrides of `defaults` on one dataset (e.g. a paper's CIFAR-100 setting), applied
+    #: before a preset's or the user's own
+    dataset_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: overrides that let a run of a few epochs reach the method's main phase (the `quick` grid)
+    short_run: ClassVar[Mapping[str, Any]] = {}
+    #: the hyperparameter holding the epoch at which the method's main phase starts (its warm-up
+    #: length), if it has one
+    main_phase_from: ClassVar[str | None] = None
     #: reads the trusted clean meta set (MW-Net, GDW, FaMUS)
     uses_meta_set: ClassVar[bool] = False
     #: reads sample indices (methods that keep per-sample state)
@@ -110,10 +148,37 @@ class Method:
     #: its backbone may be `torch.compile`d (False for methods that call it functionally,
     #: i.e. the look-ahead methods, whose meta steps stay eager)
     compilable: ClassVar[bool] = True
+    #: attributes saved in checkpoints: networks and optimisers by their state dicts; tensors,
+    #: numbers and containers of them as they are
+    state_attrs: ClassVar[tuple[str, ...]] = ("model", "optimizer")
+
+    # --- how it is shown -------------------------------------------------------------------
+    #: its registry name (set when it is registered)
+    name: ClassVar[str] = ""
+    #: its name in tables and plots (None: the registry name)
+    display_name: ClassVar[str | None] = None
+    #: its colour in every plot, a matplotlib colour (None: one from a spare palette)
+    colour: ClassVar[str | None] = None
+    #: position in listings, grids, tables and plots (lower first; ties by name)
+    order: ClassVar[int] = 1000
+    #: the group plots and listings put it in
+    family: ClassVar[str] = "other"
+    #: the method every other is compared against (statistics, ratios, heatmaps); exactly one
+    is_baseline: ClassVar[bool] = False
+    #: `bench perf --throughput` target: seconds per epoch at most this many times the baseline's
+    #: (read from the class itself, never inherited)
+    throughput_target: ClassVar[float | None] = None
+
+    @classmethod
+    def resolve_hparams(cls, *overrides: Mapping[str, Any] | None, dataset: str | None = None) -> dict[str, Any]:
+        """`defaults`, then the dataset's defaults, then each of `overrides`, every value checked
+        against `hparam_rules` (a UsageError names a bad key or value)."""
+        return hparam_rules.resolve(f"method '{cls.__dict__.get('name', cls.__name__)}'", cls.defaults, cls.hparam_rules,
+                                    cls.dataset_defaults.get(dataset or "", {}), *overrides)
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         self.ctx = ctx
-        self.hp = hparams
+        self.hp = self.resolve_hparams(hparams)
         self.model = ctx.build_model()
         self.optimizer = ctx.build_optimizer(self.model.parameters())
 
@@ -131,6 +196,10 @@ class Method:
             for group in opt.param_groups:
                 group["lr"] = lr
 
+    def current_lr(self) -> float:
+        """The classifier's learning rate right now."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
     def on_epoch_start(self, epoch: int) -> None:
         """Hook for methods that re-split or re-rank the data each epoch."""
 
@@ -140,7 +209,7 @@ class Method:
         Called after `on_epoch_start`; e.g. Dynamic Loss holds its meta samples out."""
         return None
 
-    def train_epoch(self, epoch: int, batches: Iterable[Batch]) -> torch.Tensor:
+    def train_epoch(self, epoch: int, batches: Batches) -> torch.Tensor:
         """One pass over `batches`; returns the mean training loss as a 0-d tensor (no host sync)."""
         total = torch.zeros((), device=self.ctx.device)
         steps = 0
@@ -158,12 +227,16 @@ class Method:
 
     def train_step(self, batch: Batch, epoch: int) -> torch.Tensor:
         """One SGD step on `loss`; returns the detached batch loss."""
-        logits = self.forward(batch.x)
-        loss = self.loss(logits, batch.y, epoch).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        loss = self.loss(self.forward(batch.x), batch.y, epoch).mean()
+        self.sgd_step(loss)
         return loss.detach()
+
+    def sgd_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Backpropagate `loss` and take one step of `optimizer` (default: the classifier's)."""
+        optimizer = optimizer or self.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
         """Per-sample training loss (shape N)."""
@@ -180,9 +253,48 @@ class Method:
         by name (the engine records their accuracies as `test_acc_<name>`)."""
         return self.predict(x), {}
 
+    def epoch_cost_model(self, epoch: int) -> EpochCostModel | None:
+        """For a method whose epoch is not `steps × train_step` (its own loop, per-epoch passes):
+        the parts of epoch `epoch` (after `on_epoch_start`), for `bench perf --epoch`. None: the
+        epoch is plain steps."""
+        return None
+
+    # --- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        """Everything named in `state_attrs`, detached from the live objects."""
+        return {name: _saved(getattr(self, name)) for name in self.state_attrs}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        for name in self.state_attrs:
+            setattr(self, name, _restored(getattr(self, name), state[name]))
+
+
+def _saved(value: Any) -> Any:
+    """A checkpointable copy: state dicts of networks and optimisers, clones of tensors."""
+    if isinstance(value, (nn.Module, torch.optim.Optimizer)):
+        return value.state_dict()
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _saved(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_saved(v) for v in value)
+    return value
+
+
+def _restored(current: Any, saved: Any) -> Any:
+    """`saved` put back in place of `current`: loaded into networks and optimisers, tensors
+    copied onto the device of the tensor they replace."""
+    if isinstance(current, (nn.Module, torch.optim.Optimizer)):
+        current.load_state_dict(saved)
+        return current
+    if isinstance(saved, torch.Tensor):
+        device = current.device if isinstance(current, torch.Tensor) else saved.device
+        return saved.detach().clone().to(device)
+    if isinstance(saved, dict):
+        current = current if isinstance(current, dict) else {}
+        return {k: _restored(current.get(k), v) for k, v in saved.items()}
+    if isinstance(saved, (list, tuple)):
+        parts = list(current) if isinstance(current, (list, tuple)) and len(current) == len(saved) else [None] * len(saved)
+        return type(saved)(_restored(c, s) for c, s in zip(parts, saved))
+    return saved

@@ -30,12 +30,17 @@ double backward, performance.md §2.3).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
+
+from bench.core.hparams import Rule
+from methods.base import Method, MethodContext
 
 BN_MODES = ("scratch", "real")
 
@@ -160,6 +165,38 @@ def apply_gradients(optimizer: torch.optim.Optimizer, params: Collection[nn.Para
     for p, g in zip(params, grads):
         p.grad = g.detach()
     optimizer.step()
+
+
+class BilevelMethod(Method):
+    """Base of the look-ahead methods: the live parameters by name, the meta loss of fast
+    weights, and the meta update. Their backbone is called functionally, so it stays eager."""
+
+    compilable: ClassVar[bool] = False
+    hparam_rules: ClassVar[Mapping[str, Rule]] = {"bn": BN_MODES}
+
+    def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
+        super().__init__(ctx, hparams)
+        self.params = dict(self.model.named_parameters())
+
+    def meta_loss(self, fast: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        """Mean CE of the look-ahead network θ̂ (`fast`) on a meta batch, against its labels."""
+        return F.cross_entropy(functional_forward(self.model, fast, x, self.hp["bn"]).float(), y)
+
+    def meta_update(
+        self, meta_loss: Tensor, groups: Sequence[tuple[torch.optim.Optimizer, Iterable[nn.Parameter]]],
+        also: Sequence[Tensor] = (),
+    ) -> list[Tensor]:
+        """One backward of `meta_loss` to every group's parameters and one step of each group's
+        optimiser; returns the gradients of `also` (e.g. GDW's class weights), not stepped."""
+        groups = [(optimizer, list(params)) for optimizer, params in groups]
+        params = [p for _, group in groups for p in group]
+        grads = meta_gradients(meta_loss, [*params, *also])
+        start = 0
+        for optimizer, group in groups:
+            if group:
+                apply_gradients(optimizer, group, grads[start : start + len(group)])
+            start += len(group)
+        return grads[len(params):]
 
 
 class MetaSampler:

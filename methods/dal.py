@@ -7,12 +7,14 @@ normalised by q·ln C. Both change only at epoch boundaries, as in the official 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 
-import methods
+from bench.core.hparams import Range, Rule
 from methods.base import Method
+from methods.registry import METHODS
 
 
 def dal_schedule(epoch: int, epochs: int, q_start: float, q_end: float) -> tuple[float, float]:
@@ -37,9 +39,14 @@ def dal_loss(logits: torch.Tensor, y: torch.Tensor, q: float, lam: float) -> tor
     return gce + lam * entropy / (q * math.log(logits.shape[1]))
 
 
-@methods.METHODS.register("dal", "GCE with q rising per epoch + entropy bootstrapping (DAL)")
+@METHODS.register("dal", "GCE with q rising per epoch + entropy bootstrapping (DAL)")
 class DAL(Method):
+    display_name = "DAL"
+    colour = "#8c564b"
+    order = 20
+    family = "robust loss"
     defaults: ClassVar[dict[str, Any]] = {"q_start": 0.6, "q_end": 1.5}
+    hparam_rules: ClassVar[Mapping[str, Rule]] = {"q_start": Range(gt=0), "q_end": Range(gt=0)}
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
         q, lam = dal_schedule(epoch, self.ctx.epochs, self.hp["q_start"], self.hp["q_end"])

@@ -23,8 +23,8 @@ Harness choices (departures from the official loop, none changes the algorithm):
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -32,18 +32,15 @@ import torch.nn.functional as F
 from sklearn.mixture import GaussianMixture
 from torch import nn
 
-import methods
-from bench.train import timing
-from methods.base import Batch, Method, MethodContext
+from bench.core.hparams import Range, Rule
+from methods.base import Batch, Batches, CostPart, EpochCostModel, Method, MethodContext
+from methods.registry import METHODS
 
 #: CIFAR-100 (DivideMix paper §4.1 / Train_cifar.py): 30 warm-up epochs instead of 10.
 DIVIDEMIX_CIFAR100 = {"warmup_epochs": 30}
 #: asymmetric noise on CIFAR-10 (official code, `--noise_mode asym`): negative-entropy penalty
 #: during warm-up; λ_u = 0 for asym 40 % (methods.md §4.2, from the maintainers' issue threads).
 DIVIDEMIX_ASYM = {"neg_entropy_warmup": True, "lambda_u": 0.0}
-#: 90 % symmetric noise (methods.md §4.2/§4.1.3): τ = 0.6 and the GMM is fitted on the mean of
-#: the last 5 epochs' normalised losses.
-DIVIDEMIX_SYM90 = {"p_threshold": 0.6, "gmm_average_epochs": 5, "lambda_u": 50.0}
 #: λ_u per setting (methods.md §4.2 table; paper App. B Table 7 / issue threads).
 DIVIDEMIX_LAMBDA_U = {
     "cifar10": {"sym0.2": 0.0, "sym0.5": 25.0, "sym0.8": 25.0, "sym0.9": 50.0, "asym0.4": 0.0},
@@ -115,9 +112,13 @@ def negative_entropy(logits: torch.Tensor) -> torch.Tensor:
 
 
 # --- the method -------------------------------------------------------------------------------
-@methods.METHODS.register("dividemix", "two nets, GMM co-divide + MixMatch co-training (Li et al. 2020)")
+@METHODS.register("dividemix", "two nets, GMM co-divide + MixMatch co-training (Li et al. 2020)")
 class DivideMix(Method):
-    defaults = {
+    display_name = "DivideMix"
+    colour = "#ff7f0e"
+    order = 30
+    family = "co-training"
+    defaults: ClassVar[dict[str, Any]] = {
         "warmup_epochs": 10,  # CIFAR-10 [C][P]; DIVIDEMIX_CIFAR100 sets 30
         "lambda_u": 25.0,  # official code default [C]; per setting see DIVIDEMIX_LAMBDA_U
         "p_threshold": 0.5,  # τ [C][P]
@@ -131,11 +132,27 @@ class DivideMix(Method):
         "gmm_seed": 0,  # the official GMM has no seed; fixed here for bit-identical runs
         "eval_batch_size": 1000,  # co-divide inference batch (no effect on the numbers)
     }
+    hparam_rules: ClassVar[Mapping[str, Rule]] = {
+        "warmup_epochs": Range(ge=0),
+        "lambda_u": Range(ge=0),
+        "p_threshold": Range(ge=0, le=1),
+        "temperature": Range(gt=0),
+        "alpha": Range(gt=0),
+        "rampup_epochs": Range(gt=0),
+        "mix_batch_size": Range(ge=1),
+        "gmm_average_epochs": Range(ge=1),
+        "gmm_seed": Range(ge=0),
+        "eval_batch_size": Range(ge=1),
+    }
+    dataset_defaults = {"cifar100": DIVIDEMIX_CIFAR100}
+    short_run = {"warmup_epochs": 1}
+    main_phase_from = "warmup_epochs"
+    state_attrs = ("model", "optimizer", "model_b", "optimizer_b", "clean_prob", "loss_history")
     uses_indices = True
     logit_adjusted = False
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
-        super().__init__(ctx, {**self.defaults, **hparams})
+        super().__init__(ctx, hparams)
         assert ctx.train_x is not None, "DivideMix needs the un-augmented training images"
         self.model_b = ctx.build_model()
         self.optimizer_b = ctx.build_optimizer(self.model_b.parameters())
@@ -179,24 +196,19 @@ class DivideMix(Method):
             self.clean_prob[k] = gmm_clean_probability(torch.stack(history).mean(0), self.hp["gmm_seed"])
         self.record_split_diagnostics()
 
-    def train_epoch(self, epoch: int, batches: Iterable[Batch]) -> torch.Tensor:
+    def train_epoch(self, epoch: int, batches: Batches) -> torch.Tensor:
         """Warm-up: CE for both nets on the engine's batches. Afterwards the engine's batches are
-        not used: each net runs |labeled set| / 64 MixMatch iterations on the other net's split."""
+        not drawn: each net runs |labeled set| / 64 MixMatch iterations on the other net's split,
+        each timed as one iteration of the epoch (`batches.lap`)."""
         if self.in_warmup(epoch):
             return super().train_epoch(epoch, batches)
-        intervals: list[float] = []
         total = torch.zeros((), device=self.ctx.device)
         steps = 0
-        last = timing.now(self.ctx.device)
         for k in (0, 1):
             for loss in self.train_net_epoch(k, epoch):
                 total += loss
                 steps += 1
-                stamp = timing.now(self.ctx.device)
-                intervals.append(stamp - last)
-                last = stamp
-        if hasattr(batches, "intervals"):
-            batches.intervals = intervals  # the engine's per-iteration timing reads these
+                batches.lap()
         return total / max(steps, 1)
 
     def train_step(self, batch: Batch, epoch: int) -> torch.Tensor:
@@ -219,9 +231,7 @@ class DivideMix(Method):
         loss = F.cross_entropy(logits, batch.y)
         if self.hp["neg_entropy_warmup"]:
             loss = loss + negative_entropy(logits)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.sgd_step(loss, opt)
         return loss.detach()
 
     # --- co-divide --------------------------------------------------------------------------
@@ -317,32 +327,42 @@ class DivideMix(Method):
         loss = loss_x + lambda_u_ramp(hp["lambda_u"], progress, hp["warmup_epochs"], hp["rampup_epochs"]) * loss_u
         if hp["uniform_prior"]:
             loss = loss + uniform_prior_penalty(logits)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.sgd_step(loss, opt)
         return loss.detach()
 
-    # --- state ------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "model_b": self.model_b.state_dict(), "optimizer_b": self.optimizer_b.state_dict(),
-            "clean_prob": [p.clone() for p in self.clean_prob],
-            "loss_history": [[t.clone() for t in h] for h in self.loss_history],
-        }
+    # --- cost model (bench perf --epoch) ----------------------------------------------------
+    def epoch_cost_model(self, epoch: int) -> EpochCostModel:
+        """A post-warm-up epoch: Σ_nets ceil(|labeled| / 64) MixMatch steps, one inference pass
+        and one GMM fit per net. Call after `on_epoch_start(epoch)` (the split must exist)."""
+        if self.in_warmup(epoch):
+            raise ValueError(f"epoch {epoch} is a warm-up epoch; the cost model describes the co-training epochs")
+        splits = [self.split(k) for k in (0, 1)]
+        labeled = [len(s[0]) for s in splits]
+        bs = self.hp["mix_batch_size"]
+        x_index, w, u_index = splits[0][0][:bs], splits[0][1][:bs], splits[0][2][:bs]
+        if len(x_index) == 0 or len(u_index) == 0:
+            raise ValueError("the co-divide left an empty labeled or unlabeled set; try more warm-up epochs")
+        losses = normalise_losses(self.per_sample_losses(self.model))
+        iterations = sum(-(-n // bs) for n in labeled)  # the official loader keeps the last batch
+        return EpochCostModel(
+            parts=[
+                CostPart("mixmatch_step", iterations,
+                         lambda: self.mixmatch_step(0, x_index, w, u_index, float(epoch))),
+                CostPart("inference_pass", 2, lambda: self.per_sample_losses(self.model)),
+                CostPart("gmm_fit", 2, lambda: gmm_clean_probability(losses, self.hp["gmm_seed"])),
+            ],
+            details={"labeled_fraction": [n / len(self.ctx.train_y) for n in labeled],
+                     "iterations": iterations},
+        )
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.model_b.load_state_dict(state["model_b"])
-        self.optimizer_b.load_state_dict(state["optimizer_b"])
-        self.clean_prob = [p.clone() for p in state["clean_prob"]]
-        self.loss_history = [[t.clone() for t in h] for h in state["loss_history"]]
 
-
-@methods.METHODS.register("dividemix_bs", "DivideMix with log noisy class prior added to training logits")
+@METHODS.register("dividemix_bs", "DivideMix with log noisy class prior added to training logits")
 class DivideMixBalancedSoftmax(DivideMix):
     """Balanced Softmax inside every training loss (warm-up CE, L_x, L_u, R); co-divide,
     co-guessing, co-refinement and prediction use the raw logits."""
+
+    display_name = "DivideMix + BS"
+    colour = "#b8860b"
+    order = 40
 
     logit_adjusted = True

@@ -57,25 +57,17 @@ two variants the same loss (softmax ignores the constant −log N): only τ ≠ 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import methods
-from methods.base import Batch, Method, MethodContext, check_choices
-from methods.bilevel import (
-    BN_MODES,
-    MetaSampler,
-    VirtualSGD,
-    apply_gradients,
-    functional_forward,
-    look_ahead,
-    meta_gradients,
-    momentum_buffers,
-)
+from bench.core.hparams import Range, Rule
+from methods.base import Batch, MethodContext
+from methods.bilevel import BilevelMethod, MetaSampler, VirtualSGD, functional_forward, look_ahead, momentum_buffers
+from methods.registry import METHODS
 
 BASE_MARGINS = ("none", "balanced_softmax", "logit_adjustment")
 MG_INPUTS = ("embedding", "ones")
@@ -203,7 +195,8 @@ class DynamicMetaNet(nn.Module):
 
     def __init__(self, bins: int, num_classes: int, hp: dict[str, Any]) -> None:
         super().__init__()
-        check_choices(hp, {"mg_input": MG_INPUTS})
+        if hp["mg_input"] not in MG_INPUTS:
+            raise ValueError(f"mg_input must be one of {MG_INPUTS}, got {hp['mg_input']!r}")
         self.lc = LabelCorrector(bins, num_classes, hp["hidden"], hp["mlp_depth"], hp["lc_last_bias"])
         self.mg = MarginGenerator(num_classes, hp["hidden"], hp["mlp_depth"], hp["mg_last_bias"],
                                   hp["mg_input"] == "embedding")
@@ -221,12 +214,14 @@ class DynamicMetaNet(nn.Module):
 
 
 # --- the method ---------------------------------------------------------------------------------
-@methods.METHODS.register("dynamic_loss", "Dynamic Loss: meta-learned label corrector + margins, no clean data")
-class DynamicLoss(Method):
+@METHODS.register("dynamic_loss", "Dynamic Loss: meta-learned label corrector + margins, no clean data")
+class DynamicLoss(BilevelMethod):
     """Dynamic Loss on the bi-level core; `train_step` = warm-up step or virtual → meta → actual."""
 
-    compilable = False  # the look-ahead calls the backbone functionally: eager only
-
+    display_name = "Dynamic Loss"
+    colour = "#d62728"
+    order = 90
+    family = "meta, no clean data"
     uses_indices: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {
         "warmup_epochs": 5,  # DL Table 1 (CIFAR)
@@ -253,10 +248,31 @@ class DynamicLoss(Method):
         "base_margin_in_warmup": True,  # the paper is silent; the base loss of a variant throughout
         "bn": "scratch",
     }
+    hparam_rules: ClassVar[Mapping[str, Rule]] = {
+        **BilevelMethod.hparam_rules,
+        "warmup_epochs": Range(ge=0),
+        "lc_warmup_iters": Range(ge=0),
+        "rank_bins": Range(ge=1),
+        "hidden": Range(ge=1),
+        "mlp_depth": Range(ge=1),
+        "mg_input": MG_INPUTS,
+        "primary_ratio": Range(gt=0, le=1),
+        "meta_ratio": Range(gt=0, le=1),
+        "meta_batch_size": Range(ge=1),
+        "meta_lr": Range(gt=0),
+        "meta_weight_decay": Range(ge=0),
+        "base_margin": BASE_MARGINS,
+        "base_margin_tau": Range(ge=0),
+    }
+    dataset_defaults = {"cifar100": DYNAMIC_LOSS_CIFAR100}
+    short_run = {"warmup_epochs": 1}
+    main_phase_from = "warmup_epochs"
+    state_attrs = (*BilevelMethod.state_attrs, "metanet", "meta_optimizer", "ranks", "primary_indices",
+                   "meta_indices", "global_step")
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
-        check_choices(hparams, {"bn": BN_MODES})
+        hparams = self.hp
         if ctx.train_x is None:
             raise ValueError("DynamicLoss needs ctx.train_x (the un-augmented training images)")
         n_min = min(ctx.noisy_counts)
@@ -265,7 +281,6 @@ class DynamicLoss(Method):
         if self.n_meta < 1:
             raise ValueError(f"DynamicLoss: the smallest noisy class has {n_min} samples, which gives "
                              "an empty meta set; raise primary_ratio/meta_ratio")
-        self.params = dict(self.model.named_parameters())
         self.metanet = DynamicMetaNet(hparams["rank_bins"], ctx.num_classes, hparams).to(ctx.device)
         self.meta_optimizer = torch.optim.Adam(self.metanet.parameters(), lr=hparams["meta_lr"],
                                                weight_decay=hparams["meta_weight_decay"])
@@ -388,11 +403,8 @@ class DynamicLoss(Method):
     def meta_step(self, fast: dict[str, Tensor]) -> None:
         """Mean CE of θ̂ on a strong meta batch (given labels), to LC and MG; one Adam step."""
         assert self.meta_sampler is not None, "on_epoch_start draws the meta set"
-        x_meta, y_meta = self.meta_sampler.next()
-        meta_logits = functional_forward(self.model, fast, x_meta, self.hp["bn"])
-        meta_loss = F.cross_entropy(meta_logits.float(), y_meta)
-        meta_params = list(self.metanet.parameters())
-        apply_gradients(self.meta_optimizer, meta_params, meta_gradients(meta_loss, meta_params))
+        meta_loss = self.meta_loss(fast, *self.meta_sampler.next())
+        self.meta_update(meta_loss, [(self.meta_optimizer, self.metanet.parameters())])
 
     def actual_step(self, batch: Batch, weak_logits: Tensor) -> Tensor:
         """The real SGD step on CE_soft(y*, z + q), y* and q from the updated meta-net."""
@@ -425,14 +437,6 @@ class DynamicLoss(Method):
         """The un-augmented, normalised images of training samples `index`."""
         return self.ctx.transform(self.ctx.train_x[index], train=False)
 
-    def sgd_step(self, loss: Tensor) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-
-    def current_lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
-
     def track(self, index: Tensor, y_star: Tensor, g: Tensor) -> None:
         """Remember argmax y* per sample and accumulate g for the epoch's diagnostics."""
         self._corrected[index] = y_star.argmax(dim=1)
@@ -455,27 +459,18 @@ class DynamicLoss(Method):
     def modules(self) -> list[nn.Module]:
         return [self.model, self.metanet]
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "metanet": self.metanet.state_dict(),
-                "meta_optimizer": self.meta_optimizer.state_dict(), "ranks": self.ranks.clone(),
-                "primary_indices": self.primary_indices.clone(), "meta_indices": self.meta_indices.clone(),
-                "global_step": self.global_step}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.metanet.load_state_dict(state["metanet"])
-        self.meta_optimizer.load_state_dict(state["meta_optimizer"])
-        self.ranks = state["ranks"].to(self.ctx.device)
-        self.primary_indices = state["primary_indices"].to(self.ctx.device)
-        self.meta_indices = state["meta_indices"].to(self.ctx.device)
-        self.global_step = int(state["global_step"])
-
-
-@methods.METHODS.register("dynamic_loss_bs", "Dynamic Loss + Balanced Softmax base margin log n_j (DL Table 7)")
+@METHODS.register("dynamic_loss_bs", "Dynamic Loss + Balanced Softmax base margin log n_j (DL Table 7)")
 class DynamicLossBS(DynamicLoss):
+    display_name = "Dynamic Loss + BS"
+    colour = "#7f0000"
+    order = 100
     defaults: ClassVar[dict[str, Any]] = {**DynamicLoss.defaults, "base_margin": "balanced_softmax"}
 
 
-@methods.METHODS.register("dynamic_loss_la", "Dynamic Loss + logit-adjustment margin tau*log prior (DL Table 7)")
+@METHODS.register("dynamic_loss_la", "Dynamic Loss + logit-adjustment margin tau*log prior (DL Table 7)")
 class DynamicLossLA(DynamicLoss):
+    display_name = "Dynamic Loss + LA"
+    colour = "#000080"
+    order = 110
     defaults: ClassVar[dict[str, Any]] = {**DynamicLoss.defaults, "base_margin": "logit_adjustment"}

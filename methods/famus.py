@@ -50,7 +50,7 @@ reuse those host decisions, so they add no sync.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -58,17 +58,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import methods
-from methods.base import Batch, MethodContext, check_choices
-from methods.bilevel import (
-    VirtualSGD,
-    apply_gradients,
-    fast_weights,
-    functional_forward,
-    meta_gradients,
-    virtual_gradients,
-)
+from bench.core.hparams import Range, Rule
+from methods.base import Batch, MethodContext
+from methods.bilevel import VirtualSGD, fast_weights, virtual_gradients
 from methods.mwnet import MWNet, weighted_mean
+from methods.registry import METHODS
 
 LAYER_UNITS = ("module", "tensor")
 ELIGIBLE = ("all", "last_stage")
@@ -249,7 +243,7 @@ class GatedLookAhead:
     on: list[bool]
 
 
-@methods.METHODS.register("famus", "MW-Net + FaMUS: meta gradient only through layers a learned sampler picks")
+@METHODS.register("famus", "MW-Net + FaMUS: meta gradient only through layers a learned sampler picks")
 class FaMUS(MWNet):
     """MW-Net whose meta gradient runs through a per-iteration, learned subset of layers.
 
@@ -257,6 +251,9 @@ class FaMUS(MWNet):
     decisions (tests, ablations); the samplers still receive their straight-through gradients.
     """
 
+    display_name = "FaMUS"
+    colour = "#9467bd"
+    order = 70
     defaults: ClassVar[dict[str, Any]] = {
         **MWNet.defaults,  # V, its optimiser (β = meta_lr 1e-3) and the meta set as MW-Net
         "num_active": 4,  # K, the expected number of active layers (Eq. 10) [P][S][C]
@@ -286,11 +283,28 @@ class FaMUS(MWNet):
         # only, and the first-order meta backward also stops at the lowest on layer (cheaper)
         "off_gate_gradient": True,
     }
+    hparam_rules: ClassVar[Mapping[str, Rule]] = {
+        **MWNet.hparam_rules,
+        "num_active": Range(ge=0),
+        "lambda_r": Range(ge=0),
+        "lambda_g": Range(ge=0),
+        "sampler_hidden": Range(ge=1),
+        "sampler_depth": (2, 3),
+        "sampler_input": SAMPLER_INPUTS,
+        "gumbel_tau": Range(gt=0),
+        "sampler_lr": Range(gt=0),
+        "sampler_momentum": Range(ge=0, lt=1),
+        "sampler_weight_decay": Range(ge=0),
+        "eligible": ELIGIBLE,
+        "layer_unit": LAYER_UNITS,
+        "rate_loss": RATE_LOSSES,
+        "grad_loss": GRAD_LOSSES,
+    }
+    state_attrs = (*MWNet.state_attrs, "samplers", "sampler_optimizer")
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
-        check_choices(hparams, {"eligible": ELIGIBLE, "layer_unit": LAYER_UNITS, "sampler_input": SAMPLER_INPUTS,
-                                "rate_loss": RATE_LOSSES, "grad_loss": GRAD_LOSSES})
+        hparams = self.hp
         self.rule = VirtualSGD()  # MW-Net's plain virtual SGD
         self.fc_names = classifier_names(self.model)
         self.fc_kernel = next(n for n in self.fc_names if n.rsplit(".", 1)[-1] == "weight")
@@ -353,8 +367,7 @@ class FaMUS(MWNet):
 
     def meta_objective(self, step: GatedLookAhead, x_meta: Tensor, y_meta: Tensor) -> dict[str, Tensor]:
         """L_c, L_r, L_g and the total L_c + λ1·L_r + λ2·L_g (Eq. 12)."""
-        meta_logits = functional_forward(self.model, step.fast, x_meta, self.hp["bn"])
-        ce = F.cross_entropy(meta_logits.float(), y_meta)
+        ce = self.meta_loss(step.fast, x_meta, y_meta)
         # Σ r_l over the sampled layers (the always-on FC is not counted, as in the code)
         active = step.gate[-1:].sum() if self.hp["rate_loss"] == "last_sampler" else step.gate.sum()
         rate = (active - self.hp["num_active"]) ** 2
@@ -377,14 +390,9 @@ class FaMUS(MWNet):
 
     def gated_meta_step(self, step: GatedLookAhead) -> None:
         """One backward of the meta loss to V and the samplers; one step of each optimiser."""
-        x_meta, y_meta = self.meta.next()
-        total = self.meta_objective(step, x_meta, y_meta)["total"]
-        vnet_params = list(self.vnet.parameters())
-        sampler_params = list(self.samplers.parameters())
-        grads = meta_gradients(total, vnet_params + sampler_params)
-        apply_gradients(self.meta_optimizer, vnet_params, grads[: len(vnet_params)])
-        if sampler_params:
-            apply_gradients(self.sampler_optimizer, sampler_params, grads[len(vnet_params):])
+        total = self.meta_objective(step, *self.meta.next())["total"]
+        self.meta_update(total, [(self.meta_optimizer, self.vnet.parameters()),
+                                 (self.sampler_optimizer, self.samplers.parameters())])
 
     # --- diagnostics ---------------------------------------------------------------------------
     def _count(self, on: list[bool]) -> None:
@@ -411,12 +419,3 @@ class FaMUS(MWNet):
     # --- state ---------------------------------------------------------------------------------
     def modules(self) -> list[nn.Module]:
         return [*super().modules(), self.samplers]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "samplers": self.samplers.state_dict(),
-                "sampler_optimizer": self.sampler_optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.samplers.load_state_dict(state["samplers"])
-        self.sampler_optimizer.load_state_dict(state["sampler_optimizer"])

@@ -45,15 +45,17 @@ Defaults follow the CIFAR noise setting (paper Table 4, code flags); `FSR_LT` an
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import methods
-from methods.base import Batch, Method, MethodContext, check_choices
-from methods.bilevel import BN_MODES, VirtualSGD, functional_forward, look_ahead, meta_gradients, momentum_buffers
+from bench.core.hparams import Range, Rule
+from methods.base import Batch, MethodContext
+from methods.bilevel import BilevelMethod, VirtualSGD, functional_forward, look_ahead, meta_gradients, momentum_buffers
+from methods.registry import METHODS
 
 WEIGHT_MODES = ("clip", "shift")
 
@@ -199,12 +201,14 @@ class _FeatureView(nn.Module):
         return self.net.features(x)
 
 
-@methods.METHODS.register("fsr", "Fast Sample Re-weighting: FC-only look-ahead on a self-built dictionary")
-class FSR(Method):
+@METHODS.register("fsr", "Fast Sample Re-weighting: FC-only look-ahead on a self-built dictionary")
+class FSR(BilevelMethod):
     """FSR with the meta-margin dictionary, meta momentum, momentum re-labelling and mixup."""
 
-    compilable = False  # the look-ahead calls the backbone functionally: eager only
-
+    display_name = "FSR"
+    colour = "#e377c2"
+    order = 80
+    family = "meta, no clean data"
     uses_indices: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {
         "dictionary_size": 2000,      # |R| (Table 4; code `queue_capacity`)
@@ -225,10 +229,30 @@ class FSR(Method):
         "eval_ema": True,             # evaluate an EMA of the weights (code `use_ema`, see below)
         "ema_decay": 0.999,
     }
+    hparam_rules: ClassVar[Mapping[str, Rule]] = {
+        **BilevelMethod.hparam_rules,
+        "dictionary_size": Range(ge=1),
+        "probe_size": Range(ge=1),
+        "meta_stepsize": Range(gt=0),
+        "meta_momentum": Range(ge=0, lt=1),
+        "pusher_momentum": Range(ge=0, le=1),
+        "weight_mode": WEIGHT_MODES,
+        "meta_start_epoch": Range(ge=0),
+        "mixup_beta": Range(gt=0),
+        "label_smoothing": Range(ge=0, lt=1),
+        "relabel_weight": Range(ge=0),
+        "relabel_momentum": Range(ge=0, le=1),
+        "relabel_temperature": Range(gt=0),
+        "ema_decay": Range(ge=0, lt=1),
+    }
+    short_run = {"meta_start_epoch": 1}
+    main_phase_from = "meta_start_epoch"
+    state_attrs = (*BilevelMethod.state_attrs, "scores", "scored", "ema_logits", "ema_params", "updates",
+                   "steps_since_refresh")
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
-        check_choices(hparams, {"weight_mode": WEIGHT_MODES, "bn": BN_MODES})
+        hparams = self.hp
         if ctx.train_x is None:
             raise ValueError("FSR builds its dictionary from the training images (ctx.train_x)")
         n, c, dev = len(ctx.train_y), ctx.num_classes, ctx.device
@@ -307,9 +331,7 @@ class FSR(Method):
         loss = (weights * costs).sum()
         if self.ema_logits is not None:
             loss = loss + self._relabel_loss(logits, index, active)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.sgd_step(loss)
 
         self._update_scores(index, costs.detach(), batch_features, fast_fc, batch.y)
         if self.ema_params is not None:
@@ -375,23 +397,10 @@ class FSR(Method):
 
     def state_dict(self) -> dict[str, Any]:
         d = self.dictionary
-        return {
-            **super().state_dict(), "scores": self.scores, "scored": self.scored, "ema_logits": self.ema_logits,
-            "ema_params": self.ema_params, "updates": self.updates, "steps_since_refresh": self.steps_since_refresh,
-            "dictionary": {"index": d.index, "labels": d.labels, "images": d.images},
-        }
+        return {**super().state_dict(), "dictionary": {"index": d.index, "labels": d.labels, "images": d.images}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.scores.copy_(state["scores"])
-        self.scored.copy_(state["scored"])
-        if self.ema_logits is not None:
-            self.ema_logits.copy_(state["ema_logits"])
-        if self.ema_params is not None:
-            for k, v in state["ema_params"].items():
-                self.ema_params[k].copy_(v)
-        self.updates = state["updates"]
-        self.steps_since_refresh = state["steps_since_refresh"]
         d = state["dictionary"]
         self.dictionary.fill(d["index"].to(self.ctx.device), d["labels"].to(self.ctx.device),
                              d["images"].to(self.ctx.device))

@@ -31,16 +31,18 @@ code restarts its meta-loader iterator at every epoch.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-import methods
-from methods.base import Batch, MethodContext
-from methods.bilevel import VirtualSGD, apply_gradients, functional_forward, look_ahead, meta_gradients
+from bench.core.hparams import Range, Rule
+from methods.base import Batch
+from methods.bilevel import VirtualSGD, look_ahead
 from methods.mwnet import MWNet
+from methods.registry import METHODS
 
 #: range ω' is clamped to before the actual step (the official code's L_EPS, H_EPS)
 OMEGA_RANGE = (1e-6, 1e6)
@@ -50,7 +52,7 @@ GDW_CIFAR100: dict[str, Any] = {"omega_lr": 1000.0}
 
 # MW-Net knobs GDW does not have: the weights always scale the logit gradient divided by n,
 # and V always reads the detached loss (official `main.py`).
-_MWNET_ONLY = {"weight_norm": "mean", "detach_loss_input": True}
+_MWNET_ONLY = ("weight_norm", "detach_loss_input")
 
 
 def clamped_probs(logits: Tensor, p_max: float) -> Tensor:
@@ -85,7 +87,7 @@ def second_stage_weights(omega: Tensor, omega_grad: Tensor, lr: float, clip: flo
     return omega - (lr * omega_grad / norm).clamp(-clip, clip)
 
 
-@methods.METHODS.register("gdw", "Generalized Data Weighting: MW-Net's weights refined per class on the logit gradient")
+@METHODS.register("gdw", "Generalized Data Weighting: MW-Net's weights refined per class on the logit gradient")
 class GDW(MWNet):
     """MW-Net with class-level weights from the two-stage scheme (see the module docstring).
 
@@ -93,15 +95,19 @@ class GDW(MWNet):
     state dict are MW-Net's.
     """
 
+    display_name = "GDW"
+    colour = "#17becf"
+    order = 60
     defaults: ClassVar[dict[str, Any]] = {
         **{k: v for k, v in MWNet.defaults.items() if k not in _MWNET_ONLY},
         "omega_lr": 100.0,  # η_ω, CIFAR-10 (paper App. C); CIFAR-100: GDW_CIFAR100
         "omega_clip": 0.2,  # c (paper §3.4, official --clip)
         "p_max": 0.999,  # clamp on p before p − y (official code)
     }
-
-    def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
-        super().__init__(ctx, {**hparams, **_MWNET_ONLY})
+    hparam_rules: ClassVar[Mapping[str, Rule]] = {
+        **MWNet.hparam_rules, "omega_lr": Range(ge=0), "omega_clip": Range(gt=0), "p_max": Range(gt=0, lt=1),
+    }
+    dataset_defaults = {"cifar100": GDW_CIFAR100}
 
     def train_step(self, batch: Batch, epoch: int) -> Tensor:
         logits = self.model(batch.x)  # one forward at θ for the virtual and the actual step
@@ -131,12 +137,8 @@ class GDW(MWNet):
 
     def class_meta_step(self, fast: dict[str, Tensor], omega: Tensor) -> Tensor:
         """Mean CE of θ̂ on a meta batch; one Adam step of V; returns G = ∂L_meta/∂ω (n×C)."""
-        x_meta, y_meta = self.meta.next()
-        meta_logits = functional_forward(self.model, fast, x_meta, self.hp["bn"])
-        meta_loss = F.cross_entropy(meta_logits.float(), y_meta)
-        meta_params = list(self.vnet.parameters())
-        *vnet_grads, omega_grad = meta_gradients(meta_loss, [*meta_params, omega])
-        apply_gradients(self.meta_optimizer, meta_params, vnet_grads)
+        meta_loss = self.meta_loss(fast, *self.meta.next())
+        (omega_grad,) = self.meta_update(meta_loss, [(self.meta_optimizer, self.vnet.parameters())], also=[omega])
         return omega_grad
 
     def class_actual_step(self, logits: Tensor, p: Tensor, y: Tensor, omega2: Tensor) -> None:

@@ -20,25 +20,20 @@ a cycle. The LT script differs (§5.2) and is one hyperparameter set away: `MWNE
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import methods
-from methods.base import Batch, Method, MethodContext, check_choices
-from methods.bilevel import (
-    BN_MODES,
-    MetaSampler,
-    VirtualSGD,
-    apply_gradients,
-    functional_forward,
-    look_ahead,
-    meta_gradients,
-)
+from bench.core.hparams import Range, Rule
+from methods.base import Batch, MethodContext
+from methods.bilevel import BilevelMethod, MetaSampler, VirtualSGD, look_ahead
+from methods.registry import METHODS
 
 WEIGHT_NORMS = ("mean", "sum")
+META_OPTIMIZERS = ("adam", "sgd")
 
 #: the LT script's choices (`meta-weight-net-class-imbalance.py`, methods.md §5.2)
 MWNET_LT: dict[str, Any] = {
@@ -77,15 +72,18 @@ def build_meta_optimizer(params: Any, hp: dict[str, Any]) -> torch.optim.Optimiz
     raise ValueError(f"meta_optimizer must be 'adam' or 'sgd', got {hp['meta_optimizer']!r}")
 
 
-@methods.METHODS.register("mwnet", "Meta-Weight-Net: loss -> weight MLP learned on a clean meta set")
-class MWNet(Method):
+@METHODS.register("mwnet", "Meta-Weight-Net: loss -> weight MLP learned on a clean meta set")
+class MWNet(BilevelMethod):
     """The bi-level template: `train_step` = `virtual_step` → `meta_step` → `actual_step`.
 
     GDW and FaMUS subclass it and replace the pieces that differ.
     """
 
-    compilable = False  # the look-ahead calls the backbone functionally: eager only
-
+    display_name = "MW-Net"
+    colour = "#2ca02c"
+    order = 50
+    family = "meta re-weighting (clean meta set)"
+    throughput_target = 5.0  # issue 6: an MW-Net epoch within 5x a CE epoch on an H100
     uses_meta_set: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {
         "hidden": 100,
@@ -100,17 +98,28 @@ class MWNet(Method):
         "detach_loss_input": True,
         "bn": "scratch",
     }
+    hparam_rules: ClassVar[Mapping[str, Rule]] = {
+        **BilevelMethod.hparam_rules,
+        "hidden": Range(ge=1),
+        "meta_optimizer": META_OPTIMIZERS,
+        "meta_lr": Range(gt=0),
+        "meta_momentum": Range(ge=0, lt=1),
+        "meta_weight_decay": Range(ge=0),
+        "meta_batch_size": Range(ge=1),
+        "meta_sampling": MetaSampler.MODES,
+        "weight_norm": WEIGHT_NORMS,
+    }
+    state_attrs = (*BilevelMethod.state_attrs, "vnet", "meta_optimizer")
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
-        check_choices(hparams, {"weight_norm": WEIGHT_NORMS, "bn": BN_MODES})
         if ctx.meta_x is None or ctx.meta_y is None:
             raise ValueError(f"{type(self).__name__} needs the trusted meta set")
-        self.params = dict(self.model.named_parameters())
-        self.vnet = WeightNet(hparams["hidden"]).to(ctx.device)
-        self.meta_optimizer = build_meta_optimizer(self.vnet.parameters(), hparams)
-        self.meta = MetaSampler(ctx.meta_x, ctx.meta_y, hparams["meta_batch_size"], ctx.transform,
-                                ctx.generator, mode=hparams["meta_sampling"])
+        hp = self.hp
+        self.vnet = WeightNet(hp["hidden"]).to(ctx.device)
+        self.meta_optimizer = build_meta_optimizer(self.vnet.parameters(), hp)
+        self.meta = MetaSampler(ctx.meta_x, ctx.meta_y, hp["meta_batch_size"], ctx.transform,
+                                ctx.generator, mode=hp["meta_sampling"])
 
     # --- the three steps -----------------------------------------------------------------
     def train_step(self, batch: Batch, epoch: int) -> Tensor:
@@ -129,35 +138,15 @@ class MWNet(Method):
 
     def meta_step(self, fast: dict[str, Tensor]) -> None:
         """Mean CE of θ̂ on a meta batch, differentiated to φ; one step of V's optimiser."""
-        x_meta, y_meta = self.meta.next()
-        meta_logits = functional_forward(self.model, fast, x_meta, self.hp["bn"])
-        meta_loss = F.cross_entropy(meta_logits.float(), y_meta)
-        meta_params = list(self.vnet.parameters())
-        apply_gradients(self.meta_optimizer, meta_params, meta_gradients(meta_loss, meta_params))
+        self.meta_update(self.meta_loss(fast, *self.meta.next()), [(self.meta_optimizer, self.vnet.parameters())])
 
     def actual_step(self, batch: Batch, logits: Tensor, losses: Tensor) -> Tensor:
         """The real SGD step on the loss weighted by the updated V."""
         with torch.no_grad():
             v = self.vnet(losses.detach())
         loss = weighted_mean(losses, v, self.hp["weight_norm"])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.sgd_step(loss)
         return loss.detach()
-
-    # --- helpers -------------------------------------------------------------------------
-    def current_lr(self) -> float:
-        """α_t of the virtual step: the classifier's learning rate right now."""
-        return float(self.optimizer.param_groups[0]["lr"])
 
     def modules(self) -> list[nn.Module]:
         return [self.model, self.vnet]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "vnet": self.vnet.state_dict(),
-                "meta_optimizer": self.meta_optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.vnet.load_state_dict(state["vnet"])
-        self.meta_optimizer.load_state_dict(state["meta_optimizer"])

@@ -5,8 +5,10 @@ import difflib
 from collections.abc import Iterable
 
 
-class UsageError(Exception):
-    """Bad input from the user (a name, a value, a path). The message names the problem and the fix."""
+class UsageError(ValueError):
+    """Bad input from the user (a name, a value, a path). The message names the problem and the fix.
+
+    A ValueError, so that code checking values can raise it wherever a ValueError is expected."""
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -44,18 +44,15 @@ class Registry(Generic[T]):
     def describe(self, name: str) -> str:
         return self._descriptions[name]
 
-    def reorder(self, key: Callable[[str], object]) -> None:
-        """Sort the entries by `key(name)` (the listing order of `names`)."""
-        self._entries = {name: self._entries[name] for name in sorted(self._entries, key=key)}
-
     def names(self) -> list[str]:
+        """The registered names, in listing order (registration order unless a subclass says otherwise)."""
         return list(self._entries)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self.names())
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -4,7 +4,8 @@
 - `ray`: one Ray Tune trial per run over an explicit `grid_search` list (raytune.md §2).
   The driver writes the store from the trials' reports, so no shared file system is needed
   for results.
-Both return the number of runs that failed.
+Both return the number of runs that failed. `LaunchHooks` let a caller observe a launch
+without touching this code (`bench perf --launcher` splits its wall time with them).
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.core.errors import UsageError
 from bench.grid.store import ResultsStore
 from bench.train.config import RunConfig
 from bench.train.engine import TrialOptions, run_trial
@@ -34,6 +36,23 @@ class LaunchOptions:
     download: bool = False
     checkpoint_every: int = 10
     max_failures: int = 2  # Ray: retries of a trial whose worker died
+
+    def validate(self) -> None:
+        """A UsageError naming the first value out of range."""
+        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
+            raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+        if self.max_failures < 0:
+            raise UsageError("--max-failures must be >= 0")
+
+
+@dataclass
+class LaunchHooks:
+    """Observers of a launch. `on_event(name)` is called at "launch_start" / "launch_end" and,
+    under Ray, at "ray_init_start" / "ray_init_end", "tuner_init", "fit_start" / "fit_end" and
+    "ray_shutdown_start" / "ray_shutdown_end"; `tune_callbacks` are added to the Tuner's."""
+
+    on_event: Callable[[str], None] = lambda name: None
+    tune_callbacks: list[Any] = field(default_factory=list)
 
 
 class Progress:
@@ -74,14 +93,18 @@ def trial_options(opts: LaunchOptions, store: ResultsStore, colocated: int, thre
     )
 
 
-def launch_local(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions) -> int:
+def launch_local(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
+                 hooks: LaunchHooks | None = None) -> int:
     """Run serially in this process; each record is stored as soon as its run ends."""
+    hooks = hooks or LaunchHooks()
+    hooks.on_event("launch_start")
     progress = Progress(len(runs))
     topts = trial_options(opts, store, colocated=1, threads=None)
     for cfg in runs:
         record = run_trial(cfg, topts)
         store.write(record)
         progress.finished(record)
+    hooks.on_event("launch_end")
     return progress.failed
 
 
@@ -124,19 +147,24 @@ def _store_callback(store: ResultsStore, progress: Progress) -> Any:
     return StoreCallback()
 
 
-def launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions) -> int:
+def launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
+               hooks: LaunchHooks | None = None) -> int:
     """Run every config as a Ray Tune trial on a local or existing cluster."""
+    hooks = hooks or LaunchHooks()
+    hooks.on_event("launch_start")
     import ray
     from ray import tune
 
     started_here = not ray.is_initialized()
     if started_here:
+        hooks.on_event("ray_init_start")
         if opts.address:
             ray.init(address=opts.address, log_to_driver=False)
         else:
             # A fresh single-machine cluster: no token file written to $HOME (raytune.md §0.5).
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             ray.init(include_dashboard=False, log_to_driver=False)
+        hooks.on_event("ray_init_end")
     try:
         node_cpus = ray.cluster_resources().get("CPU", 1)
         if opts.gpus_per_trial > 0:
@@ -152,6 +180,7 @@ def launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions) 
             {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial},
         )
         progress = Progress(len(runs))
+        hooks.on_event("tuner_init")
         tuner = tune.Tuner(
             trainable,
             param_space={"run": tune.grid_search([cfg.to_dict() for cfg in runs])},
@@ -164,20 +193,26 @@ def launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions) 
             run_config=tune.RunConfig(
                 name=f"launch-{time.strftime('%Y%m%d-%H%M%S')}",
                 storage_path=str(store.root / ".ray"),
-                callbacks=[_store_callback(store, progress)],
+                callbacks=[_store_callback(store, progress), *hooks.tune_callbacks],
                 # a retried trial starts again in a fresh worker and resumes from its checkpoint
                 failure_config=tune.FailureConfig(max_failures=opts.max_failures),
                 verbose=0,
             ),
         )
+        hooks.on_event("fit_start")
         tuner.fit()
+        hooks.on_event("fit_end")
         return progress.failed
     finally:
         if started_here:
+            hooks.on_event("ray_shutdown_start")
             ray.shutdown()
+            hooks.on_event("ray_shutdown_end")
+        hooks.on_event("launch_end")
 
 
-LAUNCHERS: dict[str, Callable[[list[RunConfig], ResultsStore, LaunchOptions], int]] = {
+Launcher = Callable[[list[RunConfig], ResultsStore, LaunchOptions, "LaunchHooks | None"], int]
+LAUNCHERS: dict[str, Launcher] = {
     "local": launch_local,
     "ray": launch_ray,
 }

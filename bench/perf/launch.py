@@ -1,10 +1,11 @@
 """`bench perf --launcher`: what the Ray launcher costs per trial against the local one.
 
-Each measurement runs the user's own command, `python -m bench run grid --preset P --launcher L
---out <fresh temporary folder>`, in a fresh child process, so nothing is skipped as already done
-and no launcher profits from caches the other warmed. Inside that throwaway child a few calls are
-wrapped with timers (`ray.init`, `ray.shutdown`, `Tuner.fit`, the launcher, `ResultsStore.write`,
-and a Tune callback added to the Tuner), which split the wall time into measured phases:
+Each measurement runs the work of the user's own command, `python -m bench run grid --preset P
+--launcher L --out <fresh temporary folder>`, in a fresh child process, so nothing is skipped as
+already done and no launcher profits from caches the other warmed. The child calls the same
+library function the command does (`bench.grid.run.run_grid`) with observers: the launcher's
+hooks (its phases and a Tune callback) and a results-store listener. They split the wall time
+into measured phases:
 
     interpreter start | imports | planning | launcher: [ray.init | Tuner setup | first worker
     started | trials | experiment end | ray.shutdown] | exit
@@ -17,7 +18,6 @@ cost per trial (its one-off phases spread over the runs, plus its per-run time o
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +40,11 @@ _MARKS: dict[str, Any] = {}
 
 
 def _mark(name: str) -> None:
-    _MARKS.setdefault(name, time.time())
-
-
-def _timed(fn: Callable[..., Any], start: str, end: str) -> Callable[..., Any]:
-    """`fn`, recording when its first call starts and (each time) when a call returns."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _mark(start)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _MARKS[end] = time.time()
-
-    return wrapper
+    """Note when `name` happened: the first time for a start, the last time for an end."""
+    if name.endswith("_end"):
+        _MARKS[name] = time.time()
+    else:
+        _MARKS.setdefault(name, time.time())
 
 
 def _timing_callback() -> Any:
@@ -81,78 +70,54 @@ def _timing_callback() -> Any:
     return TimingCallback()
 
 
-def _instrument_ray() -> None:
-    """Wrap ray.init / ray.shutdown and make every Tuner carry the timing callback."""
-    import ray
-    from ray import tune
-
-    ray.init = _timed(ray.init, "ray_init_start", "ray_init_end")
-    ray.shutdown = _timed(ray.shutdown, "ray_shutdown_start", "ray_shutdown_end")
-    base = tune.Tuner
-
-    class TimedTuner(base):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, run_config: Any = None, **kwargs: Any) -> None:
-            _mark("tuner_init")
-            if run_config is not None:
-                run_config.callbacks = [*(run_config.callbacks or []), _timing_callback()]
-            super().__init__(*args, run_config=run_config, **kwargs)
-
-        def fit(self) -> Any:
-            return _timed(super().fit, "fit_start", "fit_end")()
-
-    tune.Tuner = TimedTuner
-
-
-def _instrument(launcher: str) -> None:
-    """Install the timers of the child process (this process is thrown away afterwards)."""
-    from bench import launchers, store
-
-    write = store.ResultsStore.write
+def _stored(launcher: str) -> Any:
+    """A results-store listener: each write's duration, and (local) each run's in-trial time."""
     _MARKS["store_writes"] = []
 
-    def timed_write(self: Any, record: dict[str, Any]) -> None:
-        t0 = time.time()
-        write(self, record)
-        _MARKS["store_writes"].append(time.time() - t0)
+    def listener(record: dict[str, Any], seconds: float) -> None:
+        _MARKS["store_writes"].append(seconds)
         if launcher == "local":
             _MARKS.setdefault("local_in_trial", []).append(record["summary"]["sec_total"])
             _MARKS.setdefault("local_threads", []).append(record.get("env", {}).get("torch_threads", 0))
 
-    store.ResultsStore.write = timed_write
-    launchers.LAUNCHERS[launcher] = _timed(launchers.LAUNCHERS[launcher], "launch_start", "launch_end")
-    if launcher == "ray":
-        _instrument_ray()
+    return listener
 
 
 def child_main(spec_path: str) -> int:
-    """Entry point of one measurement's child: run the grid command, write the marks as JSON."""
+    """Entry point of one measurement's child: run the grid, write the marks as JSON."""
     spec = json.loads(Path(spec_path).read_text())
     _MARKS["main_start"] = time.time()
-    _instrument(spec["launcher"])  # imports bench, torch and (for ray) ray.tune
-    from bench.cli import main
+    from bench.grid.launchers import LaunchHooks, LaunchOptions
+    from bench.grid.run import GridRequest, run_grid
 
+    launcher = spec["launcher"]
+    hooks = LaunchHooks(on_event=_mark, tune_callbacks=[_timing_callback()] if launcher == "ray" else [])
+    if launcher == "ray":
+        import ray.tune  # noqa: F401  (imported here as `bench run grid` imports it: before planning)
     _MARKS["imported"] = time.time()
 
-    code = main(spec["argv"])
+    request = GridRequest(preset=spec["preset"], methods=spec["methods"], out=Path(spec["out"]), launcher=launcher,
+                          options=LaunchOptions(device=spec["device"]))
+    outcome = run_grid(request, hooks=hooks, on_stored=_stored(launcher))
     _MARKS["main_end"] = time.time()
-    _MARKS["exit_code"] = code
+    _MARKS["exit_code"] = 1 if outcome.failed else 0
     Path(spec["marks"]).write_text(json.dumps(_MARKS))
-    return code
+    return _MARKS["exit_code"]
 
 
 # -------------------------------------------------------------------------- parent side
-def grid_argv(preset: str, launcher: str, out: str, methods: list[str] | None, device: str) -> list[str]:
-    """The `bench` arguments of the measured command."""
+def grid_command(preset: str, launcher: str, out: str, methods: list[str] | None, device: str) -> str:
+    """The `bench` command whose work is measured."""
     argv = ["run", "grid", "--preset", preset, "--launcher", launcher, "--out", out, "--device", device]
-    return argv + (["--methods", ",".join(methods)] if methods else [])
+    return "python -m bench " + " ".join(argv + (["--methods", ",".join(methods)] if methods else []))
 
 
 def measure_launcher(preset: str, launcher: str, methods: list[str] | None = None, device: str = "cpu") -> dict[str, Any]:
     """Run the grid once with `launcher` in a fresh process and fresh `--out`; return its timings."""
     work = Path(tempfile.mkdtemp(prefix=f"bench-launch-{launcher}-"))
     try:
-        argv = grid_argv(preset, launcher, str(work / "out"), methods, device)
-        spec = {"launcher": launcher, "argv": argv, "marks": str(work / "marks.json")}
+        spec = {"launcher": launcher, "preset": preset, "methods": methods, "out": str(work / "out"),
+                "device": device, "marks": str(work / "marks.json")}
         (work / "spec.json").write_text(json.dumps(spec))
         env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
         started = time.time()
@@ -163,7 +128,8 @@ def measure_launcher(preset: str, launcher: str, methods: list[str] | None = Non
         marks_file = work / "marks.json"
         if proc.returncode != 0 or not marks_file.exists():
             tail = (work / "log.txt").read_text()[-2000:]
-            raise RuntimeError(f"`bench {' '.join(argv)}` exited with {proc.returncode}:\n{tail}")
+            command = grid_command(preset, launcher, spec["out"], methods, device)
+            raise RuntimeError(f"`{command}` exited with {proc.returncode}:\n{tail}")
         marks = json.loads(marks_file.read_text())
         runs = len(marks["store_writes"])
         return {"launcher": launcher, "runs": runs, "wall_s": wall, **phases(marks, started, started + wall)}

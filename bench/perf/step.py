@@ -19,13 +19,13 @@ from bench.core.specs import OptimSpec
 from bench.nn.backbones import build_backbone
 from bench.train import timing
 from bench.train.envinfo import resolve_device
-from methods import METHODS, Batch, MethodContext
+from methods import METHODS, Batch, Method, MethodContext
 from methods.base import Diagnostics
 
 NUM_CLASSES = 10
 META_PER_CLASS = 10
-#: the step is timed at the last of this many epochs: past every method's default warm-up
-#: (DivideMix's is 10 epochs, Dynamic Loss's 5)
+#: the step is timed at the last of at least this many epochs, and always past the method's
+#: default warm-up (`Method.main_phase_from`)
 PERF_EPOCHS = 20
 #: input (channels, size) the backbones are sized for
 INPUT_SHAPES = {"mlp": (1, 28), "small_cnn": (1, 28)}
@@ -33,6 +33,12 @@ INPUT_SHAPES = {"mlp": (1, 28), "small_cnn": (1, 28)}
 
 def _input_shape(backbone: str) -> tuple[int, int]:
     return INPUT_SHAPES.get(backbone, (3, 32))
+
+
+def steady_epochs(method_cls: type[Method]) -> int:
+    """Epochs of the timed run: its last epoch is in the method's main phase."""
+    warmup = method_cls.defaults.get(method_cls.main_phase_from, 0) if method_cls.main_phase_from else 0
+    return max(PERF_EPOCHS, warmup + 1)
 
 
 def make_step(name: str, backbone: str, batch: int, device: torch.device) -> Callable[[], Any]:
@@ -61,7 +67,8 @@ def make_step(name: str, backbone: str, batch: int, device: torch.device) -> Cal
     train_y = torch.randint(0, NUM_CLASSES, (n_train,), generator=gen).to(device)
     meta_y = torch.arange(NUM_CLASSES).repeat_interleave(META_PER_CLASS).to(device)
     ctx = MethodContext(
-        num_classes=NUM_CLASSES, in_channels=channels, image_size=size, epochs=PERF_EPOCHS, batch_size=batch,
+        num_classes=NUM_CLASSES, in_channels=channels, image_size=size, epochs=steady_epochs(method_cls),
+        batch_size=batch,
         steps_per_epoch=8, device=device, optim=optim, train_y=train_y,
         noisy_counts=torch.bincount(train_y.cpu(), minlength=NUM_CLASSES).tolist(),
         model_factory=factory, transform=lambda t, train=True, generator=None: t.float(),
@@ -94,12 +101,14 @@ def run_perf(
     backbone: str = "resnet32", batch: int = 128, device: str = "cpu", methods: list[str] | None = None,
     iters: int = 10, warmup: int = 3, measure_memory: bool = True,
 ) -> list[dict[str, Any]]:
-    """One row per candidate: method, sec_per_iter (median), ratio_to_ce, peak_mem_mb."""
+    """One row per candidate: method, sec_per_iter (median), ratio_to_ce (to the baseline method,
+    which is always timed), peak_mem_mb."""
     dev = resolve_device(device)
     names = list(methods) if methods else METHODS.names()
     for name in names:
         METHODS.get(name)
-    candidates = ["bare"] + (["ce"] if "ce" not in names else []) + names
+    baseline = METHODS.baseline()
+    candidates = ["bare"] + ([baseline] if baseline not in names else []) + names
     steps = {name: make_step(name, backbone, batch, dev) for name in candidates}
     peaks: dict[str, float] = {}
     for name, step in steps.items():
@@ -119,7 +128,7 @@ def run_perf(
             samples[name].append(timing.now(dev) - t0)
     if dev.type != "cuda" and measure_memory:
         peaks = {name: _cpu_peak_mb(name, backbone, batch) for name in candidates}
-    ce = timing.median(samples["ce"])
+    ce = timing.median(samples[baseline])
     rows = []
     for name in candidates:
         sec = timing.median(samples[name])

@@ -117,6 +117,7 @@ def train_one_epoch(method: Method, stream: BatchStream, epoch: int) -> torch.Te
     the training set, then its batches. Returns the mean training loss (0-d tensor)."""
     method.on_epoch_start(epoch)
     stream.subset = method.epoch_train_indices(epoch)
+    stream.start_epoch()
     return method.train_epoch(epoch, stream)
 
 
@@ -163,100 +164,134 @@ def run_trial(cfg: RunConfig, opts: TrialOptions | None = None, report: Report |
 def _train(cfg: RunConfig, opts: TrialOptions, report: Report | None, device: torch.device,
            speed: ActiveSpeed) -> dict[str, Any]:
     """One attempt at a run (see `run_trial`)."""
-    started = time.perf_counter()
-    apply_global(speed)
-    record: dict[str, Any] = {
-        "run_id": cfg.run_id,
-        "preset": cfg.preset,
-        "config": cfg.to_dict(),
-        "status": "failed",
-        "error": "",
-        "epochs": [],
-        "git_commit": git_commit(),
-        "env": environment(device),
-        "colocated": opts.colocated,
-    }
-    history: list[dict[str, Any]] = record["epochs"]
-    intervals: list[float] = []
-    ckpt_path = opts.checkpoint_dir / f"{cfg.run_id}.pt" if opts.checkpoint_dir else None
-    try:
+    return _Attempt(cfg, opts, report, device, speed).run()
+
+
+class _Attempt:
+    """One attempt at a run: build, resume, train epoch by epoch, record. A failure inside
+    becomes the record's status and error; the grid goes on."""
+
+    def __init__(self, cfg: RunConfig, opts: TrialOptions, report: Report | None, device: torch.device,
+                 speed: ActiveSpeed) -> None:
+        self.cfg, self.opts, self.report, self.device, self.speed = cfg, opts, report, device, speed
+        self.started = time.perf_counter()
+        self.record: dict[str, Any] = {
+            "run_id": cfg.run_id, "preset": cfg.preset, "config": cfg.to_dict(), "status": "failed", "error": "",
+            "epochs": [], "git_commit": git_commit(), "env": environment(device), "colocated": opts.colocated,
+        }
+        self.history: list[dict[str, Any]] = self.record["epochs"]
+        self.intervals: list[float] = []
+        self.ckpt_path = opts.checkpoint_dir / f"{cfg.run_id}.pt" if opts.checkpoint_dir else None
+
+    def run(self) -> dict[str, Any]:
+        apply_global(self.speed)
+        try:
+            self.build()
+            for epoch in range(self.resume(), self.cfg.epochs):
+                self.train_epoch(epoch)
+            self.record["status"] = "done"
+        except Exception as exc:  # a failed run is recorded, the grid goes on
+            self.record_failure(exc)
+        return self.finish()
+
+    def build(self) -> None:
+        """Seed, build the data and the method, and the batch stream with its LR hook."""
+        cfg = self.cfg
         torch.manual_seed(cfg.seed)
-        generator = torch.Generator().manual_seed(cfg.seed)
-        timing.reset_peak_memory(device)
-        bundle = build_data(cfg.data, device=device, data_root=opts.data_root, download=opts.download)
-        record["data"] = {k: v for k, v in describe(bundle).items() if k != "transition_matrix"}
-        method = build_method(cfg, bundle, device, generator, speed)
-        record["meta_set_used"] = type(method).uses_meta_set
-        start_epoch = 0
-        state = load_checkpoint(ckpt_path) if ckpt_path else None
-        if state is not None and state.get("run_id") == cfg.run_id:
-            method.load_state_dict(state["method"])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            history.extend(state["history"])
-            intervals.extend(state["intervals"])
-            start_epoch = state["epoch"] + 1
-            record["resumed_from_epoch"] = start_epoch
-
-        def set_lr(epoch: int, frac: float) -> None:
-            method.set_lr(lr_at(cfg.schedule, cfg.optim.lr, epoch, cfg.epochs, frac))
-
-        epoch = start_epoch
-        warm = cfg.schedule.warmup_epochs
-        every_step = per_iteration(cfg.schedule)
-        stream = BatchStream(
-            bundle.train_x, bundle.train_y, cfg.batch_size, method.ctx.transform, generator,
-            before_step=lambda step, steps: set_lr(epoch, step / steps) if epoch < warm or every_step else None,
-            with_index=type(method).uses_indices,
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        timing.reset_peak_memory(self.device)
+        self.bundle = build_data(cfg.data, device=self.device, data_root=self.opts.data_root,
+                                 download=self.opts.download)
+        self.record["data"] = {k: v for k, v in describe(self.bundle).items() if k != "transition_matrix"}
+        self.method = build_method(cfg, self.bundle, self.device, self.generator, self.speed)
+        self.record["meta_set_used"] = type(self.method).uses_meta_set
+        self.epoch = 0
+        within_epoch = cfg.schedule.warmup_epochs > 0 or per_iteration(cfg.schedule)
+        self.stream = BatchStream(
+            self.bundle.train_x, self.bundle.train_y, cfg.batch_size, self.method.ctx.transform, self.generator,
+            before_step=self._lr_within_epoch if within_epoch else None,
+            with_index=type(self.method).uses_indices,
         )
-        for epoch in range(start_epoch, cfg.epochs):
-            set_lr(epoch, 0.0)
-            lr = method.optimizers()[0].param_groups[0]["lr"]
-            t0 = timing.now(device)  # per-epoch passes (re-ranking, re-splitting) count as training time
-            loss = float(train_one_epoch(method, stream, epoch).item())
-            sec_epoch = timing.now(device) - t0
-            # the first iterations in a process pay for allocation and caching: not timed
-            skip = opts.timing_warmup if epoch == start_epoch else 0
-            epoch_intervals = stream.intervals[skip:] or stream.intervals[-1:]
-            intervals.extend(epoch_intervals)
-            if not math.isfinite(loss) or loss > opts.diverge_loss:
-                raise TrainingFailed(f"training loss {loss:.4g} at epoch {epoch} (non-finite or diverging)")
-            accs = evaluate(method, bundle, method.ctx.transform, opts.eval_batch_size)
-            row = {
-                "epoch": epoch,
-                **accs,
-                "train_loss": loss,
-                "lr": lr,
-                "sec_per_iter": timing.median(epoch_intervals),
-                "sec_epoch": sec_epoch,
-                "samples": len(bundle.train_y) if stream.subset is None else len(stream.subset),
-                **method.ctx.diagnostics.pop(),
-            }
-            history.append(row)
-            if report is not None:
-                report({**row, "best_acc": max(h["test_acc"] for h in history)})
-            if ckpt_path and (epoch + 1) % opts.checkpoint_every == 0 and epoch + 1 < cfg.epochs:
-                try:
-                    save_checkpoint(ckpt_path, {
-                        "run_id": cfg.run_id, "epoch": epoch, "method": method.state_dict(),
-                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                        "history": history, "intervals": intervals,
-                    })
-                except OSError as exc:  # e.g. --out not writable on this worker: train on, unresumable
-                    record["checkpoint_error"] = f"epoch {epoch}: {exc}"
-        record["status"] = "done"
-    except Exception as exc:  # a failed run is recorded, the grid goes on
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc()
-        if speed.compile == "on" and type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
-            record["compile_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-    record["speed"] = speed.as_dict()
-    record["summary"] = {
-        **summarize(history, intervals),
-        "sec_total": time.perf_counter() - started,
-        "peak_mem_mb": timing.peak_memory_mb(device),
-    }
-    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    if ckpt_path and record["status"] == "done":
-        ckpt_path.unlink(missing_ok=True)
-    return record
+
+    def set_lr(self, epoch: int, frac: float) -> None:
+        self.method.set_lr(lr_at(self.cfg.schedule, self.cfg.optim.lr, epoch, self.cfg.epochs, frac))
+
+    def _lr_within_epoch(self, step: int, steps: int) -> None:
+        """Per-iteration LR: during the linear warm-up, or for a per-iteration schedule."""
+        if self.epoch < self.cfg.schedule.warmup_epochs or per_iteration(self.cfg.schedule):
+            self.set_lr(self.epoch, step / steps)
+
+    def resume(self) -> int:
+        """Load this run's checkpoint if there is one; returns the first epoch to train."""
+        state = load_checkpoint(self.ckpt_path) if self.ckpt_path else None
+        if state is None or state.get("run_id") != self.cfg.run_id:
+            return 0
+        self.method.load_state_dict(state["method"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history.extend(state["history"])
+        self.intervals.extend(state["intervals"])
+        self.record["resumed_from_epoch"] = state["epoch"] + 1
+        return state["epoch"] + 1
+
+    def train_epoch(self, epoch: int) -> None:
+        """Train, check the loss, evaluate, record and report one epoch, then checkpoint."""
+        method, stream = self.method, self.stream
+        self.epoch = epoch
+        self.set_lr(epoch, 0.0)
+        lr = method.optimizers()[0].param_groups[0]["lr"]
+        t0 = timing.now(self.device)  # per-epoch passes (re-ranking, re-splitting) count as training time
+        loss = float(train_one_epoch(method, stream, epoch).item())
+        sec_epoch = timing.now(self.device) - t0
+        # the first iterations in a process pay for allocation and caching: not timed
+        skip = self.opts.timing_warmup if epoch == self.record.get("resumed_from_epoch", 0) else 0
+        epoch_intervals = stream.intervals[skip:] or stream.intervals[-1:]
+        self.intervals.extend(epoch_intervals)
+        if not math.isfinite(loss) or loss > self.opts.diverge_loss:
+            raise TrainingFailed(f"training loss {loss:.4g} at epoch {epoch} (non-finite or diverging)")
+        row = {
+            "epoch": epoch,
+            **evaluate(method, self.bundle, method.ctx.transform, self.opts.eval_batch_size),
+            "train_loss": loss,
+            "lr": lr,
+            "sec_per_iter": timing.median(epoch_intervals),
+            "sec_epoch": sec_epoch,
+            "samples": len(self.bundle.train_y) if stream.subset is None else len(stream.subset),
+            **method.ctx.diagnostics.pop(),
+        }
+        self.history.append(row)
+        if self.report is not None:
+            self.report({**row, "best_acc": max(h["test_acc"] for h in self.history)})
+        if self.ckpt_path and (epoch + 1) % self.opts.checkpoint_every == 0 and epoch + 1 < self.cfg.epochs:
+            self.checkpoint(epoch)
+
+    def checkpoint(self, epoch: int) -> None:
+        """Save everything a resume needs; a failed write leaves the run going, unresumable."""
+        try:
+            save_checkpoint(self.ckpt_path, {
+                "run_id": self.cfg.run_id, "epoch": epoch, "method": self.method.state_dict(),
+                "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "history": self.history, "intervals": self.intervals,
+            })
+        except OSError as exc:  # e.g. --out not writable on this worker
+            self.record["checkpoint_error"] = f"epoch {epoch}: {exc}"
+
+    def record_failure(self, exc: Exception) -> None:
+        self.record["error"] = f"{type(exc).__name__}: {exc}"
+        self.record["traceback"] = traceback.format_exc()
+        if self.speed.compile == "on" and type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+            self.record["compile_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+
+    def finish(self) -> dict[str, Any]:
+        """The summary, the speed settings in force, and the checkpoint removed once done."""
+        record = self.record
+        record["speed"] = self.speed.as_dict()
+        record["summary"] = {
+            **summarize(self.history, self.intervals),
+            "sec_total": time.perf_counter() - self.started,
+            "peak_mem_mb": timing.peak_memory_mb(self.device),
+        }
+        record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        if self.ckpt_path and record["status"] == "done":
+            self.ckpt_path.unlink(missing_ok=True)
+        return record

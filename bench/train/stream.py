@@ -3,7 +3,8 @@
 Each epoch draws a permutation from the run's generator, gathers uint8 images by index,
 augments and normalises them in one batched call on the device. The gap between two
 consecutive requests for a batch is one training iteration (data preparation included);
-the stream records these gaps, so every method is timed the same way, whatever its loop.
+the stream records these gaps, so every method is timed the same way, whatever its loop. A
+method that runs its own iterations instead of drawing batches marks each one with `lap`.
 """
 from __future__ import annotations
 
@@ -38,6 +39,18 @@ class BatchStream:
         self.intervals: list[float] = []
         #: if set, the epoch iterates only these training indices (in a shuffled order)
         self.subset: torch.Tensor | None = None
+        self._last = 0.0
+
+    def start_epoch(self) -> None:
+        """Forget the last epoch's intervals and start the clock (right before training)."""
+        self.intervals = []
+        self._last = timing.now(self.device)
+
+    def lap(self) -> None:
+        """Record one iteration a method ran without drawing a batch: the time since the last mark."""
+        stamp = timing.now(self.device)
+        self.intervals.append(stamp - self._last)
+        self._last = stamp
 
     def __len__(self) -> int:
         size = len(self.y) if self.subset is None else len(self.subset)
@@ -51,13 +64,11 @@ class BatchStream:
             perm = torch.randperm(len(self.subset), generator=self.generator, device="cpu")
             order = self.subset.to(self.device)[perm.to(self.device)]
         steps = len(self)
-        last = timing.now(self.device)
+        self._last = timing.now(self.device)
         for step in range(steps):
             if self.before_step is not None:
                 self.before_step(step, steps)
             index = order[step * self.batch_size : (step + 1) * self.batch_size]
             x = self.transform(self.x[index], train=True, generator=self.generator)
             yield Batch(x=x, y=self.y[index], index=index if self.with_index else None)
-            stamp = timing.now(self.device)
-            self.intervals.append(stamp - last)
-            last = stamp
+            self.lap()

@@ -8,17 +8,22 @@ import pandas as pd
 import pytest
 
 from analysis.results import Cell, load_results
-from analysis.style import DISPLAY_NAMES, METHOD_ORDER, method_order
+from analysis.style import display_name, method_order, method_palette
 from bench.core.errors import UsageError
 
 DATA = Path(__file__).parent / "data" / "synthetic"
 
 
-def test_analysis_lists_methods_in_the_registry_order_with_a_name_for_each():
-    from methods import METHODS, ORDER
+def test_analysis_lists_methods_in_the_registry_order_with_a_name_and_colour_for_each():
+    from methods import METHODS
 
-    assert METHOD_ORDER == ORDER
-    assert set(METHODS.names()) <= set(DISPLAY_NAMES)
+    names = METHODS.names()
+    assert method_order(reversed(names)) == names
+    assert [METHODS.get(m).order for m in names] == sorted(METHODS.get(m).order for m in names)
+    assert all(display_name(m) == METHODS.get(m).display_name for m in names)  # each declares its own
+    assert len({display_name(m) for m in names}) == len(names)
+    palette = method_palette(names)
+    assert len(set(palette.values())) == len(names)
     assert method_order(["zeta", "dal", "ce", "alpha"]) == ["ce", "dal", "alpha", "zeta"]
 
 

@@ -1,0 +1,104 @@
+"""`bench run grid` and `bench run one`."""
+from __future__ import annotations
+
+import argparse
+
+from bench.cli.args import (
+    absolute,
+    add_exec_args,
+    add_protocol_args,
+    data_spec,
+    parse_hparams,
+    parse_methods,
+    parse_seeds,
+    speed_of,
+)
+
+
+def add_to(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run a grid or a single configuration")
+    run_sub = run.add_subparsers(dest="what", required=True, parser_class=type(run))
+    _add_grid(run_sub)
+    _add_one(run_sub)
+
+
+def _add_grid(run_sub: argparse._SubParsersAction) -> None:
+    grid = run_sub.add_parser("grid", help="run a preset grid (skips runs already done in --out)")
+    grid.add_argument("--preset", default="quick")
+    grid.add_argument("--methods", type=parse_methods, help="comma-separated subset, e.g. ce,dal")
+    grid.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (data seed = train seed)")
+    grid.add_argument("--epochs", type=int)
+    grid.add_argument("--launcher", choices=("ray", "local"), default="ray")
+    grid.add_argument("--cpus-per-trial", type=float, default=1.0)
+    grid.add_argument("--gpus-per-trial", type=float, default=0.0)
+    grid.add_argument("--address", help="Ray cluster address (default: start a local cluster)")
+    grid.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    grid.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
+    grid.add_argument("--max-failures", type=int, default=2,
+                      help="Ray: times a trial whose worker died is retried (it resumes from its checkpoint)")
+    add_exec_args(grid)
+    grid.set_defaults(handler=run_grid)
+
+
+def _add_one(run_sub: argparse._SubParsersAction) -> None:
+    one = run_sub.add_parser("one", help="run one configuration in the foreground")
+    one.add_argument("--method", required=True)
+    add_protocol_args(one)
+    one.add_argument("--backbone")
+    one.add_argument("--seed", type=int, default=0)
+    one.add_argument("--data-seed", type=int, help="default: --seed")
+    one.add_argument("--epochs", type=int)
+    one.add_argument("--batch-size", type=int)
+    one.add_argument("--lr", type=float)
+    one.add_argument("--hp", action="append", default=[], help="method hyperparameter KEY=VALUE")
+    add_exec_args(one)
+    one.set_defaults(handler=run_one)
+
+
+def _launch_options(args: argparse.Namespace):
+    from bench.grid.launchers import LaunchOptions
+
+    return LaunchOptions(
+        cpus_per_trial=getattr(args, "cpus_per_trial", 1.0), gpus_per_trial=getattr(args, "gpus_per_trial", 0.0),
+        address=getattr(args, "address", None), device=args.device, data_root=absolute(args.data_root),
+        download=args.download, checkpoint_every=getattr(args, "checkpoint_every", 10),
+        max_failures=getattr(args, "max_failures", 2),
+    )
+
+
+def run_grid(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.grid import run
+    from bench.grid.presets import describe_recipe
+
+    request = run.GridRequest(
+        preset=args.preset, methods=args.methods, seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
+        epochs=args.epochs, speed=speed_of(args), out=Path(args.out) if args.out else None, launcher=args.launcher,
+        options=_launch_options(args),
+    )
+    if args.dry_run:
+        for cfg in run.plan_grid(request).pending:
+            print(f"  {cfg.run_id}  {cfg.label()}\n      {describe_recipe(cfg)}")
+        return 0
+    outcome = run.run_grid(request)
+    if outcome.ran:
+        print(f"results: {outcome.store.root / 'runs.csv'} ({outcome.failed} failed)")
+    return 1 if outcome.failed else 0
+
+
+def run_one(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.grid import run
+
+    request = run.OneRequest(
+        method=args.method, data=data_spec(args, args.seed if args.data_seed is None else args.data_seed),
+        seed=args.seed, backbone=args.backbone, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        hparams=parse_hparams(args.hp), speed=speed_of(args), out=Path(args.out) if args.out else None,
+        options=_launch_options(args),
+    )
+    cfg, outcome = run.run_one(request)
+    if not outcome.ran:
+        print(f"run {cfg.run_id} is already done in {outcome.store.root}; nothing to do")
+    return 1 if outcome.failed else 0

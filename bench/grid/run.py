@@ -1,0 +1,172 @@
+"""Running a grid or one run, as `bench run` does: plan, skip what is done, lock the results
+folder, check the data, launch, and leave the store's tables complete.
+
+The command line is a thin layer over `plan_grid`, `run_grid` and `run_one`; `bench perf
+--launcher` calls `run_grid` with hooks to time the same work.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.core.errors import UsageError
+from bench.grid.launchers import LAUNCHERS, LaunchHooks, LaunchOptions
+from bench.grid.lock import ResultsLock
+from bench.grid.presets import DEFAULT_RECIPES, Recipe, expand, make_run
+from bench.grid.store import ResultsStore
+from bench.nn.backbones import BACKBONES
+from bench.nn.speed import SpeedSpec
+from bench.train.config import RunConfig
+from noisytail_datasets import DATASETS, DataSpec, load_base
+
+
+@dataclass
+class GridRequest:
+    """What `bench run grid` was asked to do."""
+
+    preset: str = "quick"
+    methods: Sequence[str] | None = None
+    seeds: Sequence[int] | None = None
+    epochs: int | None = None
+    speed: SpeedSpec = SpeedSpec()
+    out: Path | None = None  # default: results/<preset>
+    launcher: str = "ray"
+    options: LaunchOptions = field(default_factory=LaunchOptions)
+
+
+@dataclass
+class Plan:
+    """The distinct runs of a request, the store they go to, and which of them are not done."""
+
+    runs: list[RunConfig]
+    store: ResultsStore
+    pending: list[RunConfig]
+
+
+def results_store(out: Path | str | None, default: str) -> ResultsStore:
+    """The store at `out`, or at results/<default>."""
+    return ResultsStore(Path(out) if out else Path("results") / default)
+
+
+def planned_runs(request: GridRequest) -> list[RunConfig]:
+    """The preset's distinct runs, every value checked (nothing is written)."""
+    if request.launcher not in LAUNCHERS:
+        raise UsageError(f"unknown launcher '{request.launcher}'; choose one of: {', '.join(LAUNCHERS)}")
+    request.options.validate()
+    runs = expand(request.preset, methods=request.methods, seeds=request.seeds, epochs=request.epochs,
+                  speed=request.speed)
+    return list({cfg.run_id: cfg for cfg in runs}.values())
+
+
+def plan_grid(request: GridRequest) -> Plan:
+    """The runs of a request and which of them are not done yet (a dry run: nothing is written)."""
+    runs = planned_runs(request)
+    store = results_store(request.out, request.preset)
+    return Plan(runs, store, pending_runs(store, runs, request.preset))
+
+
+def pending_runs(store: ResultsStore, runs: list[RunConfig], preset: str) -> list[RunConfig]:
+    """The runs not yet done in the store; says what it found, and warns of unusable records."""
+    records, bad = store.scan()
+    done = {r["run_id"] for r in records if r["status"] == "done"}
+    pending = [cfg for cfg in runs if cfg.run_id not in done]
+    print(f"preset {preset}: {len(runs)} runs, {len(pending)} to do, "
+          f"{len(runs) - len(pending)} already done in {store.root}")
+    if bad:
+        names = ", ".join(path.name for path, _ in bad[:3]) + (" …" if len(bad) > 3 else "")
+        print(f"bench: warning: {len(bad)} unusable run record(s) in {store.records_dir} ({names}); their runs "
+              f"count as not done; `python -m bench results repair --results {store.root}` moves them aside",
+              file=sys.stderr)
+    return pending
+
+
+@dataclass
+class Outcome:
+    """What a launch did: the store, how many runs it ran, and how many of them failed."""
+
+    store: ResultsStore
+    ran: int
+    failed: int
+
+
+def run_grid(request: GridRequest, hooks: LaunchHooks | None = None,
+             on_stored: Callable[[dict[str, Any], float], None] | None = None) -> Outcome:
+    """Run what is not done yet in the store.
+
+    `on_stored(record, seconds)` is called after each record is stored (a store listener)."""
+    runs = planned_runs(request)
+    store = results_store(request.out, request.preset)
+    store.ensure_writable()
+    with ResultsLock(store.root):
+        pending = pending_runs(store, runs, request.preset)
+        if not pending:
+            return Outcome(store, 0, 0)
+        check_data({cfg.data.dataset for cfg in pending}, request.options)
+        if on_stored is not None:
+            store.listeners.append(on_stored)
+        try:
+            failed = LAUNCHERS[request.launcher](pending, store, request.options, hooks)
+        finally:
+            store.finalize()
+    return Outcome(store, len(pending), failed)
+
+
+def check_data(datasets: set[str], options: LaunchOptions) -> None:
+    """Load each base dataset once, so that missing files fail here, clearly, before any run."""
+    for dataset in sorted(datasets):
+        load_base(dataset, data_root=options.data_root, download=options.download)
+
+
+@dataclass
+class OneRequest:
+    """What `bench run one` was asked to do: a method on one data protocol, with the dataset's
+    default recipe unless told otherwise."""
+
+    method: str
+    data: DataSpec
+    seed: int = 0
+    backbone: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    speed: SpeedSpec = SpeedSpec()
+    out: Path | None = None  # default: results/one
+    options: LaunchOptions = field(default_factory=LaunchOptions)
+
+
+def plan_one(request: OneRequest) -> RunConfig:
+    """The fully resolved run (the method's defaults on this dataset, then `hparams`), checked."""
+    DATASETS.get(request.data.dataset)
+    if request.data.dataset not in DEFAULT_RECIPES:
+        raise UsageError(f"dataset '{request.data.dataset}' has no default recipe for `run one`; datasets with one: "
+                         f"{', '.join(DEFAULT_RECIPES.names())}")
+    base = DEFAULT_RECIPES.get(request.data.dataset)
+    optim = base.optim if request.lr is None else type(base.optim)(**{**base.optim.__dict__, "lr": request.lr})
+    recipe = Recipe(backbone=request.backbone or base.backbone,
+                    epochs=request.epochs if request.epochs is not None else base.epochs,
+                    batch_size=request.batch_size or base.batch_size, optim=optim, schedule=base.schedule)
+    if recipe.epochs < 1 or recipe.batch_size < 1:
+        raise UsageError("--epochs and --batch-size must be at least 1")
+    BACKBONES.get(recipe.backbone)
+    return make_run(request.data, request.method, recipe, request.seed, hparams=request.hparams, preset="one",
+                    speed=request.speed)
+
+
+def run_one(request: OneRequest) -> tuple[RunConfig, Outcome]:
+    """Run one configuration in this process (nothing when it is already done in the store)."""
+    cfg = plan_one(request)
+    store = results_store(request.out, "one")
+    store.ensure_writable()
+    with ResultsLock(store.root):
+        if cfg.run_id in store.completed_ids():
+            return cfg, Outcome(store, 0, 0)
+        check_data({cfg.data.dataset}, request.options)
+        try:
+            failed = LAUNCHERS["local"]([cfg], store, request.options, None)
+        finally:
+            store.finalize()
+    return cfg, Outcome(store, 1, failed)
