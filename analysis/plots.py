@@ -690,9 +690,3 @@ def write_plots(results: Results, *, fmt: str = "png", metric: str = "last", cel
     the cell with the most finished runs). Raises UsageError on a bad argument or no finished run.
     """
     return make_plots(results, fmt=fmt, metric=metric, cell=cell).paths
-
-
-def kinds_written(paths: Iterable[Path]) -> list[str]:
-    """The figure kinds (`KINDS`) the files stand for, in `KINDS` order."""
-    stems = [Path(p).stem for p in paths]
-    return [kind for kind in KINDS if any(stem.startswith(kind) for stem in stems)]

@@ -1,4 +1,5 @@
-"""Comparison tables from a results store: any layout (`analysis/layouts.py`), Markdown, LaTeX, CSV.
+"""Comparison tables from a results store, in any layout (`analysis/layouts.py` finds them), as
+Markdown, LaTeX or CSV.
 
 A cell shows mean ± std over seeds (sample std, ddof = 1, not the standard error). A cell
 with nothing to show says why: "not run", "failed: <reason>", or it carries "(n=1)". The

@@ -173,7 +173,8 @@ class Method:
     def resolve_hparams(cls, *overrides: Mapping[str, Any] | None, dataset: str | None = None) -> dict[str, Any]:
         """`defaults`, then the dataset's defaults, then each of `overrides`, every value checked
         against `hparam_rules` (a UsageError names a bad key or value)."""
-        return hparam_rules.resolve(f"method '{cls.__dict__.get('name', cls.__name__)}'", cls.defaults, cls.hparam_rules,
+        owner = f"method '{cls.__dict__.get('name', cls.__name__)}'"
+        return hparam_rules.resolve(owner, cls.defaults, cls.hparam_rules,
                                     cls.dataset_defaults.get(dataset or "", {}), *overrides)
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
@@ -295,6 +296,7 @@ def _restored(current: Any, saved: Any) -> Any:
         current = current if isinstance(current, dict) else {}
         return {k: _restored(current.get(k), v) for k, v in saved.items()}
     if isinstance(saved, (list, tuple)):
-        parts = list(current) if isinstance(current, (list, tuple)) and len(current) == len(saved) else [None] * len(saved)
+        same_shape = isinstance(current, (list, tuple)) and len(current) == len(saved)
+        parts = list(current) if same_shape else [None] * len(saved)
         return type(saved)(_restored(c, s) for c, s in zip(parts, saved))
     return saved

@@ -48,7 +48,7 @@ DIVIDEMIX_LAMBDA_U = {
 }
 
 
-# --- building blocks (pure functions, tested in tests/test_dividemix.py) ----------------------
+# --- building blocks (pure functions, tested in tests/methods/test_dividemix.py) --------------
 def gmm_clean_probability(losses: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Posterior of the low-mean component of a 2-component 1-D GMM fitted on `losses`.
 

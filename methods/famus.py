@@ -221,13 +221,6 @@ def straight_through(soft: Tensor, hard: Tensor) -> Tensor:
     return hard + (soft - soft.detach())
 
 
-def hard_gumbel_softmax(logits: Tensor, tau: float) -> Tensor:
-    """One-hot samples (L, 2) with the straight-through gradient of the Gumbel-softmax."""
-    soft = gumbel_soft(logits, tau)
-    hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
-    return straight_through(soft, hard)
-
-
 # --- the method ---------------------------------------------------------------------------------
 @dataclass
 class GatedLookAhead:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bench.core.specs import OptimSpec, ScheduleSpec
@@ -75,7 +75,3 @@ class RunConfig:
             f"{self.method} {d.dataset} rho={d.imbalance:g} {d.noise}={d.noise_rate:g} "
             f"seed={self.seed}"
         )
-
-
-def field_names(cls: type) -> list[str]:
-    return [f.name for f in fields(cls)]

@@ -34,7 +34,8 @@ PRESETS.add("gdw-table3", Preset(
     description="GDW Table 3: CIFAR-10/100 flip noise {0, 0.2, 0.4} (MW-Net's pair map), 5 seeds",
     noise="flip", imbalances=(1,), noise_rates=(0.0, 0.2, 0.4), source="GDW Table 3", **_COMMON,
 ))
-for _n, _noise, _rates, _what in ((2, "sym", (0.0, 0.4, 0.6), "uniform noise"), (3, "flip", (0.0, 0.2, 0.4), "flip noise")):
+for _n, _noise, _rates, _what in ((2, "sym", (0.0, 0.4, 0.6), "uniform noise"),
+                                  (3, "flip", (0.0, 0.2, 0.4), "flip noise")):
     add_layout(Layout(
         name=f"gdw-table{_n}", title=f"GDW Table {_n}: CIFAR with {_what}, ResNet-32, mean of the last 5 epochs",
         columns=sum((columns(ds, (1,), _noise, _rates, "{ds}", "{pct}") for ds in CIFARS), ()),

@@ -1,6 +1,6 @@
 """Correctness tests for DivideMix (methods/dividemix.py, methods.md §4).
 
-The registry-wide tests (tests/test_methods.py) cover a 2-epoch default run, which ends inside
+The registry-wide tests (tests/methods/test_methods.py) cover a 2-epoch default run, which ends inside
 the 10 warm-up epochs. The co-divide + MixMatch phase is pinned by `test_mixmatch_phase_regression`,
 a digits run with one warm-up epoch whose numbers live in
 tests/golden/runs/dividemix_mixmatch.json. After a deliberate change, regenerate them with

@@ -34,7 +34,7 @@ from bench.train.envinfo import environment
 NODE_RESOURCES = {"head": "bench_head_node", "worker": "bench_worker_node"}
 START_TIMEOUT_S = 60
 #: this checkout: the driver runs `python -m bench` from here, and Ray's workers import from here
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -26,8 +26,8 @@ from methods.famus import (
     GradientSamplers,
     find_layers,
     gumbel_soft,
-    hard_gumbel_softmax,
     last_stage_prefixes,
+    straight_through,
 )
 from methods.mwnet import MWNet, weighted_mean
 
@@ -184,6 +184,12 @@ def test_layer_units():
 
 
 # --- the samplers --------------------------------------------------------------------------------
+def hard_gumbel_softmax(logits, tau):
+    """One-hot samples (L, 2) with the straight-through gradient, as `FaMUS.sample_gates` composes them."""
+    soft = gumbel_soft(logits, tau)
+    return straight_through(soft, F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype))
+
+
 def test_hard_gumbel_softmax_is_one_hot_with_the_straight_through_gradient():
     logits = torch.randn(7, 2, requires_grad=True)
     torch.manual_seed(3)

@@ -1,4 +1,4 @@
-"""Tests for bench/backbones.py: sizes, shapes, the fc/features split and the spec's block details."""
+"""Tests for bench/nn/backbones.py: sizes, shapes, the fc/features split and the spec's block details."""
 from __future__ import annotations
 
 import math

@@ -21,7 +21,7 @@ from bench.cli import main
 from bench.grid.lock import ResultsLock
 from bench.grid.store import ResultsStore
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GRID = ["run", "grid", "--preset", "quick", "--methods", "ce", "--epochs", "40", "--checkpoint-every", "1"]
 
 

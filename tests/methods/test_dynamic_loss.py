@@ -1,6 +1,6 @@
 """Correctness tests for Dynamic Loss (methods/dynamic_loss.py, methods.md §10).
 
-The registry-wide tests (tests/test_methods.py) cover a 2-epoch default run, which ends inside
+The registry-wide tests (tests/methods/test_methods.py) cover a 2-epoch default run, which ends inside
 the 5 warm-up epochs. The meta phase (ranks, hierarchical sampling, virtual/meta/actual step,
 fine-tune pass) is pinned by `test_meta_phase_regression`, a digits run with one warm-up epoch
 whose numbers live in tests/golden/runs/dynamic_loss_meta_phase.json. After a deliberate change,
