@@ -122,7 +122,7 @@ def format_epoch_perf(r: dict[str, Any]) -> str:
     return "\n".join([
         f"{r['method']} on {r['dataset']} ({r['backbone']}, {r['noise']} {r['noise_rate']:g}, rho={r['imbalance']:g}, "
         f"{r['train_size']} images, {r['device']})",
-        f"  {r['baseline']} epoch{' ' * max(1, 16 - len(r['baseline']))}{r['ce_epoch_s']:8.2f} s",
+        f"  {r['baseline'] + ' epoch':<20}{r['ce_epoch_s']:8.2f} s",
         f"  measured epoch      {r['epoch_s']:8.2f} s   = {r['ratio_to_ce']:.2f} x {r['baseline']}",
         f"  cost model          {r['model_s']:8.2f} s   = {parts}",
         f"  measured / model    {r['measured_over_model']:8.2f}",
