@@ -195,8 +195,6 @@ class DynamicMetaNet(nn.Module):
 
     def __init__(self, bins: int, num_classes: int, hp: dict[str, Any]) -> None:
         super().__init__()
-        if hp["mg_input"] not in MG_INPUTS:
-            raise ValueError(f"mg_input must be one of {MG_INPUTS}, got {hp['mg_input']!r}")
         self.lc = LabelCorrector(bins, num_classes, hp["hidden"], hp["mlp_depth"], hp["lc_last_bias"])
         self.mg = MarginGenerator(num_classes, hp["hidden"], hp["mlp_depth"], hp["mg_last_bias"],
                                   hp["mg_input"] == "embedding")

@@ -56,14 +56,13 @@ def _add_one(run_sub: argparse._SubParsersAction) -> None:
 
 
 def _launch_options(args: argparse.Namespace):
+    """The launch options the subcommand has flags for (the others keep their defaults)."""
+    from dataclasses import fields
+
     from bench.grid.launchers import LaunchOptions
 
-    return LaunchOptions(
-        cpus_per_trial=getattr(args, "cpus_per_trial", 1.0), gpus_per_trial=getattr(args, "gpus_per_trial", 0.0),
-        address=getattr(args, "address", None), device=args.device, data_root=absolute(args.data_root),
-        download=args.download, checkpoint_every=getattr(args, "checkpoint_every", 10),
-        max_failures=getattr(args, "max_failures", 2),
-    )
+    given = {f.name: getattr(args, f.name) for f in fields(LaunchOptions) if hasattr(args, f.name)}
+    return LaunchOptions(**{**given, "data_root": absolute(args.data_root)})
 
 
 def run_grid(args: argparse.Namespace) -> int:
@@ -78,7 +77,7 @@ def run_grid(args: argparse.Namespace) -> int:
         options=_launch_options(args),
     )
     if args.dry_run:
-        for cfg in run.plan_grid(request).pending:
+        for cfg in run.plan_grid(request):
             print(f"  {cfg.run_id}  {cfg.label()}\n      {describe_recipe(cfg)}")
         return 0
     outcome = run.run_grid(request)

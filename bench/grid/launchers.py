@@ -100,11 +100,13 @@ def launch_local(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions
     hooks.on_event("launch_start")
     progress = Progress(len(runs))
     topts = trial_options(opts, store, colocated=1, threads=None)
-    for cfg in runs:
-        record = run_trial(cfg, topts)
-        store.write(record)
-        progress.finished(record)
-    hooks.on_event("launch_end")
+    try:
+        for cfg in runs:
+            record = run_trial(cfg, topts)
+            store.write(record)
+            progress.finished(record)
+    finally:
+        hooks.on_event("launch_end")
     return progress.failed
 
 

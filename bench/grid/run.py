@@ -6,6 +6,7 @@ The command line is a thin layer over `plan_grid`, `run_grid` and `run_one`; `be
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,15 +38,6 @@ class GridRequest:
     options: LaunchOptions = field(default_factory=LaunchOptions)
 
 
-@dataclass
-class Plan:
-    """The distinct runs of a request, the store they go to, and which of them are not done."""
-
-    runs: list[RunConfig]
-    store: ResultsStore
-    pending: list[RunConfig]
-
-
 def results_store(out: Path | str | None, default: str) -> ResultsStore:
     """The store at `out`, or at results/<default>."""
     return ResultsStore(Path(out) if out else Path("results") / default)
@@ -61,11 +53,9 @@ def planned_runs(request: GridRequest) -> list[RunConfig]:
     return list({cfg.run_id: cfg for cfg in runs}.values())
 
 
-def plan_grid(request: GridRequest) -> Plan:
-    """The runs of a request and which of them are not done yet (a dry run: nothing is written)."""
-    runs = planned_runs(request)
-    store = results_store(request.out, request.preset)
-    return Plan(runs, store, pending_runs(store, runs, request.preset))
+def plan_grid(request: GridRequest) -> list[RunConfig]:
+    """The runs of a request not done yet (a dry run: nothing is written)."""
+    return pending_runs(results_store(request.out, request.preset), planned_runs(request), request.preset)
 
 
 def pending_runs(store: ResultsStore, runs: list[RunConfig], preset: str) -> list[RunConfig]:
@@ -102,15 +92,22 @@ def run_grid(request: GridRequest, hooks: LaunchHooks | None = None,
     store.ensure_writable()
     with ResultsLock(store.root):
         pending = pending_runs(store, runs, request.preset)
-        if not pending:
-            return Outcome(store, 0, 0)
-        check_data({cfg.data.dataset for cfg in pending}, request.options)
         if on_stored is not None:
             store.listeners.append(on_stored)
-        try:
-            failed = LAUNCHERS[request.launcher](pending, store, request.options, hooks)
-        finally:
-            store.finalize()
+        return launch(pending, store, request.launcher, request.options, hooks)
+
+
+def launch(pending: list[RunConfig], store: ResultsStore, launcher: str, options: LaunchOptions,
+           hooks: LaunchHooks | None = None) -> Outcome:
+    """Check the data, run `pending` with `launcher`, and leave the store's tables complete
+    (the caller holds the store's lock)."""
+    if not pending:
+        return Outcome(store, 0, 0)
+    check_data({cfg.data.dataset for cfg in pending}, options)
+    try:
+        failed = LAUNCHERS[launcher](pending, store, options, hooks)
+    finally:
+        store.finalize()
     return Outcome(store, len(pending), failed)
 
 
@@ -145,7 +142,7 @@ def plan_one(request: OneRequest) -> RunConfig:
         raise UsageError(f"dataset '{request.data.dataset}' has no default recipe for `run one`; datasets with one: "
                          f"{', '.join(DEFAULT_RECIPES.names())}")
     base = DEFAULT_RECIPES.get(request.data.dataset)
-    optim = base.optim if request.lr is None else type(base.optim)(**{**base.optim.__dict__, "lr": request.lr})
+    optim = base.optim if request.lr is None else dataclasses.replace(base.optim, lr=request.lr)
     recipe = Recipe(backbone=request.backbone or base.backbone,
                     epochs=request.epochs if request.epochs is not None else base.epochs,
                     batch_size=request.batch_size or base.batch_size, optim=optim, schedule=base.schedule)
@@ -162,11 +159,5 @@ def run_one(request: OneRequest) -> tuple[RunConfig, Outcome]:
     store = results_store(request.out, "one")
     store.ensure_writable()
     with ResultsLock(store.root):
-        if cfg.run_id in store.completed_ids():
-            return cfg, Outcome(store, 0, 0)
-        check_data({cfg.data.dataset}, request.options)
-        try:
-            failed = LAUNCHERS["local"]([cfg], store, request.options, None)
-        finally:
-            store.finalize()
-    return cfg, Outcome(store, 1, failed)
+        pending = [] if cfg.run_id in store.completed_ids() else [cfg]
+        return cfg, launch(pending, store, "local", request.options)

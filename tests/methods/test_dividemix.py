@@ -221,3 +221,23 @@ def test_balanced_digits_run_learns_and_filters_noise():
     ce = run_trial(digits_run("ce", epochs=20, imbalance=1))
     assert last["test_acc"] > ce["summary"]["last_acc"]
 
+
+
+def test_each_mixmatch_iteration_is_timed_as_one_iteration_of_the_epoch():
+    """After warm-up the stream's batches are not drawn: each MixMatch iteration marks a lap."""
+    from bench.grid.presets import resolve_hparams
+    from bench.train.engine import build_method, train_one_epoch
+    from bench.train.stream import BatchStream
+    from noisytail_datasets import build_data
+
+    cfg = digits_run("dividemix", epochs=2).with_(hparams=resolve_hparams("dividemix", {"warmup_epochs": 1}))
+    bundle = build_data(cfg.data)
+    gen = torch.Generator().manual_seed(0)
+    method = build_method(cfg, bundle, torch.device("cpu"), gen)
+    stream = BatchStream(bundle.train_x, bundle.train_y, cfg.batch_size, method.ctx.transform, gen, with_index=True)
+    train_one_epoch(method, stream, 0)
+    assert len(stream.intervals) == len(stream)  # warm-up: one interval per drawn batch
+    train_one_epoch(method, stream, 1)
+    iterations = sum(-(-len(method.split(k)[0]) // method.hp["mix_batch_size"]) for k in (0, 1))
+    assert iterations > 0 and len(stream.intervals) == iterations
+    assert all(seconds > 0 for seconds in stream.intervals)
