@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from bench.core import hparams as hparam_rules
+from bench.core.errors import UsageError
 from bench.core.hparams import Rule
 from bench.core.specs import OptimSpec
 from bench.nn.speed import ActiveSpeed, prepare_model
@@ -139,8 +140,10 @@ class Method:
     #: overrides that let a run of a few epochs reach the method's main phase (the `quick` grid)
     short_run: ClassVar[Mapping[str, Any]] = {}
     #: the hyperparameter holding the epoch at which the method's main phase starts (its warm-up
-    #: length), if it has one
+    #: length), if it has one; a run whose epochs do not reach it is refused (`check_run`)
     main_phase_from: ClassVar[str | None] = None
+    #: run by the grids that take "every registered method" (False: registered, run only when named)
+    in_default_grids: ClassVar[bool] = True
     #: reads the trusted clean meta set (MW-Net, GDW, FaMUS)
     uses_meta_set: ClassVar[bool] = False
     #: reads sample indices (methods that keep per-sample state)
@@ -176,6 +179,22 @@ class Method:
         owner = f"method '{cls.__dict__.get('name', cls.__name__)}'"
         return hparam_rules.resolve(owner, cls.defaults, cls.hparam_rules,
                                     cls.dataset_defaults.get(dataset or "", {}), *overrides)
+
+    @classmethod
+    def check_run(cls, hparams: Mapping[str, Any], epochs: int) -> None:
+        """Refuse (UsageError, one line) a run under which the method would not do what its name
+        says; called when a run is planned, with its resolved hyperparameters. The default: a
+        run's epochs must reach the main phase (`main_phase_from`). Subclasses add their own."""
+        key = cls.main_phase_from
+        if key is None or hparams.get(key) is None or hparams[key] < epochs:
+            return
+        owner = cls.__dict__.get("name") or cls.name or cls.__name__
+        short = cls.short_run.get(key)
+        fixes = [f"--hp {key}={short} (its short-run value)"] if short is not None and short < epochs else []
+        fixes += [f"--hp {key}={epochs - 1}"] if epochs > 1 and short != epochs - 1 else []
+        fixes += [f"at least {hparams[key] + 1} --epochs"]
+        raise UsageError(f"method '{owner}': {key}={hparams[key]} but the run has {epochs} epoch(s), so its main phase "
+                         f"never starts and it would train as its warm-up; use {' or '.join(fixes)}")
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         self.ctx = ctx
@@ -271,9 +290,10 @@ class Method:
 
 
 def _saved(value: Any) -> Any:
-    """A checkpointable copy: state dicts of networks and optimisers, clones of tensors."""
-    if isinstance(value, (nn.Module, torch.optim.Optimizer)):
-        return value.state_dict()
+    """A checkpointable copy: state dicts of networks, optimisers and other stateful objects
+    (anything with `state_dict`/`load_state_dict`, e.g. a meta sampler), clones of tensors."""
+    if _stateful(value):
+        return _saved(value.state_dict())
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, dict):
@@ -283,10 +303,14 @@ def _saved(value: Any) -> Any:
     return value
 
 
+def _stateful(value: Any) -> bool:
+    return callable(getattr(value, "state_dict", None)) and callable(getattr(value, "load_state_dict", None))
+
+
 def _restored(current: Any, saved: Any) -> Any:
     """`saved` put back in place of `current`: loaded into networks and optimisers, tensors
     copied onto the device of the tensor they replace."""
-    if isinstance(current, (nn.Module, torch.optim.Optimizer)):
+    if _stateful(current):
         current.load_state_dict(saved)
         return current
     if isinstance(saved, torch.Tensor):

@@ -32,6 +32,10 @@ class MethodRegistry(Registry[type[Method]]):
     def names(self) -> list[str]:
         return sorted(self._entries, key=lambda name: (self._entries[name].order, name))
 
+    def default_names(self) -> list[str]:
+        """The methods a grid runs when it names none (`in_default_grids`), in order."""
+        return [name for name in self.names() if self._entries[name].in_default_grids]
+
     def display_name(self, name: str) -> str:
         """How tables and plots print method `name` (its registry name for unknown methods)."""
         entry = self._entries.get(name)

@@ -18,6 +18,7 @@ from bench.core.specs import OptimSpec, ScheduleSpec
 from bench.grid.presets import resolve_hparams
 from bench.train.config import RunConfig
 from bench.train.engine import run_trial
+from methods import METHODS
 from methods.famus import FAMUS_CODE
 from noisytail_datasets import DataSpec
 
@@ -25,11 +26,13 @@ GOLDEN_RUNS = Path(__file__).parent / "golden" / "runs"
 
 
 def digits_run(method: str = "ce", epochs: int = 2, lr: float = 0.05, **data) -> RunConfig:
-    """A tiny, fast run: digits, MLP, rho=10, 40% symmetric noise unless overridden."""
+    """A tiny, fast run: digits, MLP, rho=10, 40% symmetric noise unless overridden, with the
+    method's short-run overrides (so that a few epochs reach its main phase)."""
     spec = {"dataset": "digits", "imbalance": 10, "noise": "sym", "noise_rate": 0.4, **data}
     return RunConfig(
         data=DataSpec(**spec), method=method, backbone="mlp", epochs=epochs, batch_size=64, seed=0,
-        optim=OptimSpec(lr=lr), schedule=ScheduleSpec(name="cosine"), hparams=resolve_hparams(method),
+        optim=OptimSpec(lr=lr), schedule=ScheduleSpec(name="cosine"),
+        hparams=resolve_hparams(method, METHODS.get(method).short_run),
     )
 
 
@@ -62,7 +65,8 @@ PHASE_RUNS: dict[str, PhaseRun] = {
 def epoch_series(method: str, epochs: int, hparams: dict[str, Any], keys: tuple[str, ...]) -> dict[str, list]:
     """Per-epoch values of `keys` (-1.0 where an epoch lacks one) from a digits run."""
     cfg = digits_run(method, epochs=epochs)
-    rec = run_trial(dataclasses.replace(cfg, hparams=resolve_hparams(method, hparams)))
+    rec = run_trial(dataclasses.replace(cfg, hparams=resolve_hparams(method, {**METHODS.get(method).short_run,
+                                                                              **hparams})))
     assert rec["status"] == "done", rec["error"]
     return {k: [e.get(k, -1.0) for e in rec["epochs"]] for k in keys}
 

@@ -118,11 +118,13 @@ def make_run(
     """One validated, fully resolved run."""
     data.validate()
     validate_speed(speed)
+    epochs = epochs if epochs is not None else recipe.epochs
+    resolved = resolve_hparams(method, hparams, dataset=data.dataset)
+    METHODS.get(method).check_run(resolved, epochs)
     return RunConfig(
-        data=data, method=method, backbone=recipe.backbone,
-        epochs=epochs if epochs is not None else recipe.epochs,
+        data=data, method=method, backbone=recipe.backbone, epochs=epochs,
         batch_size=recipe.batch_size, seed=seed, optim=recipe.optim, schedule=recipe.schedule,
-        hparams=resolve_hparams(method, hparams, dataset=data.dataset), preset=preset, speed=speed,
+        hparams=resolved, preset=preset, speed=speed,
     )
 
 
@@ -132,7 +134,7 @@ def expand(
 ) -> list[RunConfig]:
     """Every run of preset `name`, ordered cell by cell so methods of one cell run together."""
     preset = PRESETS.get(name)
-    chosen = list(methods) if methods else list(preset.methods or METHODS.names())
+    chosen = list(methods) if methods else list(preset.methods or METHODS.default_names())
     for m in chosen:
         METHODS.get(m)
     if epochs is not None and epochs < 1:

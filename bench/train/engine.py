@@ -77,6 +77,7 @@ def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, gener
                  speed: ActiveSpeed | None = None) -> Method:
     """Instantiate the configured method on the bundle (meta set only if it declares it)."""
     method_cls = METHODS.get(cfg.method)
+    method_cls.check_run(method_cls.resolve_hparams(cfg.hparams, dataset=cfg.data.dataset), cfg.epochs)
     speed = speed or ActiveSpeed()
     if speed.compile == "on" and not method_cls.compilable:
         speed.compile = "off (eager: the method's look-ahead calls the backbone functionally)"
