@@ -35,19 +35,24 @@ if __name__ == "datasets":
     _hand_over_to_real_datasets()
 
 else:
-    from .augment import AugmentSpec, BatchTransform
+    from .augment import PAD_MODES, AugmentSpec, BatchTransform
     from .base import BaseData, BaseDatasetInfo
     from .build import build_data
     from .bundle import DataBundle, describe
     from .catalog import DATASETS, load_base
     from .long_tail import long_tail_counts
-    from .noise import NOISE_MODELS, sample_noisy_labels, transition_matrix
+    from .noise import NOISE_MODELS, NOISE_SAMPLINGS, sample_exact_count_labels, sample_noisy_labels, transition_matrix
+    from .normalisation import NORMALISATION_NAMES, NORMALISATIONS, normalisation_stats, normalisations_for
     from .spec import ORDERS, DataSpec
 
     __all__ = [
         "DATASETS",
         "NOISE_MODELS",
+        "NOISE_SAMPLINGS",
+        "NORMALISATIONS",
+        "NORMALISATION_NAMES",
         "ORDERS",
+        "PAD_MODES",
         "AugmentSpec",
         "BaseData",
         "BaseDatasetInfo",
@@ -58,6 +63,9 @@ else:
         "describe",
         "load_base",
         "long_tail_counts",
+        "normalisation_stats",
+        "normalisations_for",
+        "sample_exact_count_labels",
         "sample_noisy_labels",
         "transition_matrix",
     ]

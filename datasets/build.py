@@ -19,8 +19,13 @@ Order "meta-noise-lt" (GDW mixed setting §C.2):
   2. noise (stage NOISE) on the whole remaining, balanced set;
   3. long-tail subsampling on the TRUE labels (stage LT), n_max = the smallest remaining class size.
 Meta labels are always clean, and the test set is the base test set unchanged.
+Noise sampling "exact" (DivideMix §4.3) relabels exactly int(r·N) of the N labels it is applied to,
+chosen and relabelled with the same NOISE-stage generator. The spec's pad mode replaces the
+catalog's, and its normalisation picks the bundle's mean/std.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -31,7 +36,8 @@ from .base import BaseData
 from .bundle import DataBundle
 from .catalog import DATASETS
 from .long_tail import long_tail_counts
-from .noise import sample_noisy_labels, transition_matrix
+from .noise import sample_exact_count_labels, sample_noisy_labels, transition_matrix
+from .normalisation import normalisation_stats
 from .spec import DataSpec
 
 STAGE_LT, STAGE_META, STAGE_NOISE = 1, 2, 3
@@ -56,6 +62,9 @@ def _noisy(spec: DataSpec, base: BaseData, true_y: np.ndarray, num_classes: int)
     if spec.noise == "none":
         return true_y.copy()
     counts = np.bincount(true_y, minlength=num_classes)
+    if spec.noise_sampling == "exact":
+        t_full = transition_matrix(spec.noise, 1.0, num_classes, counts, spec.dataset, base.superclass)
+        return sample_exact_count_labels(true_y, t_full, spec.noise_rate, _rng(spec, STAGE_NOISE))
     t = transition_matrix(spec.noise, spec.noise_rate, num_classes, counts, spec.dataset, base.superclass)
     return sample_noisy_labels(true_y, t, _rng(spec, STAGE_NOISE))
 
@@ -105,6 +114,7 @@ def build_data(spec: DataSpec, device: torch.device | str = "cpu", data_root: st
     base = info.load(data_root, download)
     construct = _lt_then_noise if spec.order == "lt-noise" else _meta_noise_then_lt
     train_idx, true_y, noisy_y, meta_idx, from_train = construct(spec, base, info.num_classes)
+    mean, std = normalisation_stats(spec.normalisation, spec.dataset, base)
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(device)
@@ -122,9 +132,9 @@ def build_data(spec: DataSpec, device: torch.device | str = "cpu", data_root: st
         meta_y=tensor(base.train_y[meta_idx].astype(np.int64)),
         test_x=tensor(base.test_x.copy()),  # never share memory with the cache
         test_y=tensor(base.test_y.astype(np.int64, copy=True)),
-        mean=tuple(base.mean),
-        std=tuple(base.std),
-        augment=info.augment,
+        mean=mean,
+        std=std,
+        augment=dataclasses.replace(info.augment, pad_mode=spec.pad_mode),
         meta_from_train=from_train,
         meta_source_index=tensor(meta_idx.astype(np.int64)),
     )

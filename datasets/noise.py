@@ -1,7 +1,8 @@
 """Synthetic label-noise models as class transition matrices, and vectorised sampling from them.
 
-Every model is a row-stochastic matrix T with T[i, j] = P(noisy label j | clean label i); each
-training label is redrawn independently from its row (protocols.md §B, §C.1).
+Every model is a row-stochastic matrix T with T[i, j] = P(noisy label j | clean label i). Sampling
+"independent" redraws each training label from its row (protocols.md §B, §C.1); "exact" relabels
+exactly int(r·N) randomly chosen samples from the rows of the rate-1 matrix (DivideMix, methods.md §4.3).
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from .class_maps import asym_map, pair_flip_map
 NoiseModel = Callable[[float, int, "np.ndarray | None", "str | None", "np.ndarray | None"], np.ndarray]
 NOISE_MODELS: Registry[NoiseModel] = Registry("noise model")
 
+# "independent": every label redrawn from its row of T(r); "exact": DivideMix's exact-count noise
+NOISE_SAMPLINGS = ("independent", "exact")
+
 
 @NOISE_MODELS.register("none", "no label noise (identity matrix)")
 def _none(rate, num_classes, class_counts, dataset, superclass) -> np.ndarray:
@@ -30,7 +34,8 @@ def _sym(rate, num_classes, class_counts, dataset, superclass) -> np.ndarray:
     return np.full((num_classes, num_classes), rate / num_classes) + (1.0 - rate) * np.eye(num_classes)
 
 
-@NOISE_MODELS.register("sym-excl", "exclusive symmetric: r/(C-1) to each other class, as the GDW paper text (protocols §B.1)")
+@NOISE_MODELS.register("sym-excl", "exclusive symmetric: r/(C-1) to each other class, "
+                                   "as the GDW paper text (protocols §B.1)")
 def _sym_excl(rate, num_classes, class_counts, dataset, superclass) -> np.ndarray:
     """Exclusive uniform noise (protocols.md §B.1): with prob. r the label moves to one of the other C-1 classes."""
     if num_classes == 1:
@@ -52,7 +57,8 @@ def _asym(rate, num_classes, class_counts, dataset, superclass) -> np.ndarray:
     return t
 
 
-@NOISE_MODELS.register("flip", "MW-Net/GDW pair flip: r to one fixed random other class, legacy seed-1 map (protocols §B.3)")
+@NOISE_MODELS.register("flip", "MW-Net/GDW pair flip: r to one fixed random other class, "
+                               "legacy seed-1 map (protocols §B.3)")
 def _flip(rate, num_classes, class_counts, dataset, superclass) -> np.ndarray:
     """MW-Net/GDW `flip` (protocols.md §B.3): row i keeps 1-r and puts r on one class fixed by RandomState(1)."""
     t = (1.0 - rate) * np.eye(num_classes)
@@ -62,7 +68,8 @@ def _flip(rate, num_classes, class_counts, dataset, superclass) -> np.ndarray:
     return t
 
 
-@NOISE_MODELS.register("lt-prior", "Dynamic Loss/ROLT: with prob r redraw from the LT class prior, T = (1-r)I + r*N_j/N (protocols §C.1)")
+@NOISE_MODELS.register("lt-prior", "Dynamic Loss/ROLT: with prob r redraw from the LT class prior, "
+                                   "T = (1-r)I + r*N_j/N (protocols §C.1)")
 def _lt_prior(rate, num_classes, class_counts, dataset, superclass) -> np.ndarray:
     """Dynamic Loss / ROLT (protocols.md §C.1): T[i, j] = (1-λ)δ_ij + λ N_j/N with N_j the clean class counts."""
     if class_counts is None:
@@ -106,4 +113,19 @@ def sample_noisy_labels(labels: np.ndarray, t: np.ndarray, rng: np.random.Genera
     for c in np.unique(labels):
         rows = labels == c
         noisy[rows] = np.searchsorted(cum[c], u[rows], side="right")
+    return noisy
+
+
+def sample_exact_count_labels(labels: np.ndarray, t_full: np.ndarray, rate: float,
+                              rng: np.random.Generator) -> np.ndarray:
+    """Relabel exactly int(rate·N) samples, chosen uniformly without replacement, from rows of `t_full`.
+
+    `t_full` is the noise model at rate 1 (sym: uniform over all C classes, so a chosen label may
+    stay; asym: the class map). As DivideMix `dataloader_cifar.py` (methods.md §4.3):
+    `noise_idx = shuffled(range(N))[:int(r*N)]`.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    chosen = rng.choice(len(labels), size=int(rate * len(labels)), replace=False)
+    noisy = labels.copy()
+    noisy[chosen] = sample_noisy_labels(labels[chosen], t_full, rng)
     return noisy

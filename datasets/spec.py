@@ -1,4 +1,5 @@
-"""`DataSpec`: the data protocol of a run (dataset, imbalance, noise, order, meta set, data seed)."""
+"""`DataSpec`: the data protocol of a run (dataset, imbalance, noise and how it is sampled, order, meta set,
+data seed, padding mode and normalisation constants)."""
 from __future__ import annotations
 
 import math
@@ -7,9 +8,11 @@ from numbers import Integral
 
 from bench.core.errors import UsageError, unknown
 
+from .augment import PAD_MODES
 from .catalog import DATASETS
 from .class_maps import asym_map, has_asym_map
-from .noise import NOISE_MODELS
+from .noise import NOISE_MODELS, NOISE_SAMPLINGS
+from .normalisation import check_normalisation
 
 # "lt-noise": long-tail subsample, then noise (Dynamic Loss, FSR; protocols §C.1, §C.3).
 # "meta-noise-lt": meta split, noise on the balanced rest, then long-tail on true labels (GDW; §C.2, §C.4).
@@ -18,7 +21,13 @@ ORDERS = ("lt-noise", "meta-noise-lt")
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Everything that determines the data of a run; all of it is hashed into the run id."""
+    """Everything that determines the data of a run; all of it is hashed into the run id.
+
+    pad_mode: "constant" (zeros, torchvision RandomCrop(padding=4)) or "reflect" (MW-Net/GDW).
+    normalisation: "dataset" (its own mean/std), "mwnet" or "mmcls" (see `normalisation.NORMALISATIONS`).
+    noise_sampling: "independent" (each label redrawn from its row) or "exact" (DivideMix: exactly
+    int(r·N) samples relabelled from the rate-1 noise model).
+    """
 
     dataset: str
     imbalance: float = 1.0
@@ -27,6 +36,9 @@ class DataSpec:
     order: str = "lt-noise"
     meta_per_class: int = 10
     data_seed: int = 0
+    pad_mode: str = "constant"
+    normalisation: str = "dataset"
+    noise_sampling: str = "independent"
 
     def validate(self) -> None:
         """Raise UsageError naming the first invalid field and how to fix it."""
@@ -43,7 +55,19 @@ class DataSpec:
                              f"({', '.join(n for n in NOISE_MODELS if n != 'none')}) or set the rate to 0")
         if self.noise == "asym" and not has_asym_map(self.dataset):
             asym_map(self.dataset)  # raises the UsageError that names the alternatives
-        if isinstance(self.meta_per_class, bool) or not isinstance(self.meta_per_class, Integral) or self.meta_per_class < 0:
+        m = self.meta_per_class
+        if isinstance(m, bool) or not isinstance(m, Integral) or m < 0:
             raise UsageError(f"meta_per_class must be an integer >= 0, got {self.meta_per_class!r}")
+        if self.pad_mode not in PAD_MODES:
+            raise unknown("pad mode", self.pad_mode, PAD_MODES)
+        if self.pad_mode != "constant" and not DATASETS.get(self.dataset).augment.pad:
+            raise UsageError(f"pad mode '{self.pad_mode}': dataset '{self.dataset}' is trained without padding; "
+                             "use --pad-mode constant")
+        check_normalisation(self.normalisation, self.dataset)
+        if self.noise_sampling not in NOISE_SAMPLINGS:
+            raise unknown("noise sampling", self.noise_sampling, NOISE_SAMPLINGS)
+        if self.noise_sampling == "exact" and self.noise == "none":
+            raise UsageError("noise sampling 'exact' needs a noise model; pick --noise "
+                             f"({', '.join(n for n in NOISE_MODELS if n != 'none')}) or --noise-sampling independent")
         if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, Integral) or self.data_seed < 0:
             raise UsageError(f"data_seed must be an integer >= 0, got {self.data_seed!r}")

@@ -190,11 +190,10 @@ class Method:
             return
         owner = cls.__dict__.get("name") or cls.name or cls.__name__
         short = cls.short_run.get(key)
-        fixes = [f"--hp {key}={short} (its short-run value)"] if short is not None and short < epochs else []
-        fixes += [f"--hp {key}={epochs - 1}"] if epochs > 1 and short != epochs - 1 else []
-        fixes += [f"at least {hparams[key] + 1} --epochs"]
+        fixes = [f"--short-run (sets {key}={short})"] if short is not None and short < epochs else []
+        fixes += [f"--hp {key}=N with N < {epochs}", f"at least {hparams[key] + 1} --epochs"]
         raise UsageError(f"method '{owner}': {key}={hparams[key]} but the run has {epochs} epoch(s), so its main phase "
-                         f"never starts and it would train as its warm-up; use {' or '.join(fixes)}")
+                         f"never starts and it would train as its warm-up; use {', '.join(fixes[:-1])} or {fixes[-1]}")
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         self.ctx = ctx

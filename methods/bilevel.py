@@ -160,7 +160,9 @@ def meta_gradients(meta_loss: Tensor, inputs: Collection[Tensor]) -> list[Tensor
     return [torch.zeros_like(i) if g is None else g for i, g in zip(inputs, grads)]
 
 
-def apply_gradients(optimizer: torch.optim.Optimizer, params: Collection[nn.Parameter], grads: Collection[Tensor]) -> None:
+def apply_gradients(
+    optimizer: torch.optim.Optimizer, params: Collection[nn.Parameter], grads: Collection[Tensor],
+) -> None:
     """Set `.grad` of `params` to `grads` and take one step of `optimizer`."""
     for p, g in zip(params, grads):
         p.grad = g.detach()
@@ -206,6 +208,10 @@ class MetaSampler:
     partial batch (MW-Net's noise script); ``mode="random"`` draws a new random subset every
     call (`next(iter(loader))`, MW-Net's LT and WRN scripts). Images are augmented with the
     run's train-time transform when `augment` is True.
+
+    `state_dict` holds the cycle's permutation and position, so a run resumed from a checkpoint
+    draws the same meta batches as an uninterrupted one (the random draws come from `generator`,
+    which the engine saves itself).
     """
 
     MODES = ("cycle", "random")
@@ -226,6 +232,19 @@ class MetaSampler:
         self.augment = augment
         self._order: Tensor | None = None
         self._pos = 0
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The current permutation (empty before the first draw) and the position in it."""
+        order = self._order if self._order is not None else torch.empty(0, dtype=torch.long)
+        return {"order": order.detach().clone(), "pos": torch.tensor(self._pos, dtype=torch.long)}
+
+    def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
+        """Continue from `state` (a `state_dict` of a sampler over the same meta set)."""
+        order = torch.as_tensor(state["order"])
+        if order.numel() not in (0, len(self.y)):
+            raise ValueError(f"meta sampler state has an order of {order.numel()} samples, the meta set {len(self.y)}")
+        self._order = order.to(self.y.device, torch.long).clone() if order.numel() else None
+        self._pos = int(state["pos"])
 
     def _permutation(self) -> Tensor:
         return torch.randperm(len(self.y), generator=self.generator).to(self.y.device)

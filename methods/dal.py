@@ -3,6 +3,8 @@
 GCE whose q rises linearly per epoch from q_s to q_e, plus an entropy (soft bootstrapping)
 term that switches on once q crosses 1 and ramps linearly to weight 1 at the last epoch,
 normalised by q·ln C. Both change only at epoch boundaries, as in the official code.
+A schedule whose q never passes 1 (q_e ≤ 1) has no bootstrapping term; one that inverts
+(q_e < q_s) is refused when the run is planned (`DAL.check_run`).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from bench.core.errors import UsageError
 from bench.core.hparams import Range, Rule
 from methods.base import Method
 from methods.registry import METHODS
@@ -19,13 +22,16 @@ from methods.registry import METHODS
 
 def dal_schedule(epoch: int, epochs: int, q_start: float, q_end: float) -> tuple[float, float]:
     """(q, λ) for a 0-based epoch: q linear from q_start (epoch 0) toward q_end (epoch E);
-    λ = 0 until the epoch t0 where q reaches 1, then (e − t0)/(E − t0)."""
+    λ = 0 until the epoch t0 where q reaches 1, then (e − t0)/(E − t0).
+
+    Unless q rises past 1 within the run (q_end > 1 and q_end > q_start), λ = 0 throughout:
+    the paper's definition. The code's `cifar.py` applies max(0, (e − t0)/(E − t0)) for any
+    q_e, which is positive (and grows) when t0 > E, i.e. q_e < 1, and divides by zero at q_e = 1."""
     q = q_start + (q_end - q_start) * epoch / epochs
-    if q_end == q_start:
+    if q_end <= q_start or q_end <= 1.0:
         return q, 0.0
-    t0 = (1.0 - q_start) * epochs / (q_end - q_start)
-    lam = max(0.0, (epoch - t0) / (epochs - t0)) if epochs != t0 else 0.0
-    return q, lam
+    t0 = (1.0 - q_start) * epochs / (q_end - q_start)  # < epochs here
+    return q, max(0.0, (epoch - t0) / (epochs - t0))
 
 
 def dal_loss(logits: torch.Tensor, y: torch.Tensor, q: float, lam: float) -> torch.Tensor:
@@ -47,6 +53,14 @@ class DAL(Method):
     family = "robust loss"
     defaults: ClassVar[dict[str, Any]] = {"q_start": 0.6, "q_end": 1.5}
     hparam_rules: ClassVar[Mapping[str, Rule]] = {"q_start": Range(gt=0), "q_end": Range(gt=0)}
+
+    @classmethod
+    def check_run(cls, hparams: Mapping[str, Any], epochs: int) -> None:
+        """Also refuse an inverted schedule (q falling over the run), which DAL never describes."""
+        super().check_run(hparams, epochs)
+        if hparams["q_end"] < hparams["q_start"]:
+            raise UsageError(f"method 'dal': q_end={hparams['q_end']} < q_start={hparams['q_start']}, so q would fall "
+                             f"over the run instead of rising; use --hp q_end=X with X >= q_start (default 1.5)")
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, epoch: int) -> torch.Tensor:
         q, lam = dal_schedule(epoch, self.ctx.epochs, self.hp["q_start"], self.hp["q_end"])

@@ -31,6 +31,10 @@ is below `lc_warmup_iters` the LC is also trained to reproduce the given labels,
 −Σ onehot(y)·log(y* + 1e-8), with softmax predictions from a no-grad weak forward. MG is not
 trained in warm-up.
 
+Diagnostics: `lc_label_acc` and `lc_weight_mean` describe the y* of the actual steps, so they are
+recorded in meta-phase epochs only (in warm-up the classifier trains on the given labels; the
+LC warm-up's y* is never applied); `meta_set_size` every epoch.
+
 Departures from the official code (jiangwenj02/dynamic_loss), all deliberate:
 
 * Strong view = the run's train-time transform (crop + flip); the official strong view adds
@@ -52,7 +56,8 @@ Departures from the official code (jiangwenj02/dynamic_loss), all deliberate:
 Variants (DL Table 7, "+Balanced Softmax" / "+Logit Adjustment"): a fixed base margin is added
 to the logits together with q wherever q is used: log n_j (noisy class counts) or
 τ·log(n_j / N). The paper does not give τ; Menon et al.'s default τ = 1 is used, which makes the
-two variants the same loss (softmax ignores the constant −log N): only τ ≠ 1 separates them.
+two variants the same loss (softmax ignores the constant −log N): only τ ≠ 1 separates them, so
+`dynamic_loss_la` is not in the default method list (`in_default_grids = False`).
 """
 from __future__ import annotations
 
@@ -312,9 +317,8 @@ class DynamicLoss(BilevelMethod):
             return
         self.primary_indices, self.meta_indices = hierarchical_sample(
             losses, y, self.ctx.num_classes, self.n_primary, self.n_meta, self.ctx.generator)
-        meta_batch = self.hp["meta_batch_size"] or self.ctx.batch_size
-        self.meta_sampler = MetaSampler(self.ctx.train_x[self.meta_indices], y[self.meta_indices], meta_batch,
-                                        self.ctx.transform, self.ctx.generator, mode="cycle")
+        self.meta_sampler = MetaSampler(self.ctx.train_x[self.meta_indices], y[self.meta_indices],
+                                        self.meta_batch_size(), self.ctx.transform, self.ctx.generator, mode="cycle")
 
     def epoch_train_indices(self, epoch: int) -> Tensor | None:
         """All training samples except this epoch's meta set (None in warm-up: all)."""
@@ -329,7 +333,7 @@ class DynamicLoss(BilevelMethod):
         loss = super().train_epoch(epoch, batches)
         if not self.in_warmup(epoch) and self.hp["finetune_meta_set"]:
             self.finetune_meta_set()
-        self.record_diagnostics()
+        self.record_diagnostics(epoch)
         return loss
 
     @torch.no_grad()
@@ -374,13 +378,12 @@ class DynamicLoss(BilevelMethod):
     def label_corrector_warmup(self, batch: Batch, weak_logits: Tensor) -> None:
         """Train the LC to reproduce the given labels from softmax predictions:
         −Σ onehot(y)·log(y* + 1e-8), one Adam step."""
-        y_star, g = self.metanet.corrected_labels(weak_logits, batch.y, self.ranks[batch.index], sample=False)
+        y_star, _ = self.metanet.corrected_labels(weak_logits, batch.y, self.ranks[batch.index], sample=False)
         given = F.one_hot(batch.y, self.ctx.num_classes).float()
         loss = -(given * (y_star + 1e-8).log()).sum(dim=1).mean()
         self.meta_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.meta_optimizer.step()
-        self.track(batch.index, y_star.detach(), g.detach())
 
     def meta_train_step(self, batch: Batch) -> Tensor:
         fast, weak_logits, _ = self.virtual_step(batch)
@@ -415,18 +418,23 @@ class DynamicLoss(BilevelMethod):
         return loss.detach()
 
     def finetune_meta_set(self) -> None:
-        """One pass over the meta set (strong view, fresh order): CE(onehot(y), z + q)."""
+        """One pass over the meta set (strong view, fresh order, meta batches): CE(onehot(y), z + q)."""
         index = self.meta_indices[torch.randperm(len(self.meta_indices), generator=self.ctx.generator)
                                   .to(self.ctx.device)]
         with torch.no_grad():
             margin = self.margin()
-        for start in range(0, len(index), self.ctx.batch_size):
-            part = index[start : start + self.ctx.batch_size]
+        size = self.meta_batch_size()  # the official pass iterates the meta loader (dynamic_epochbased_runner.py)
+        for start in range(0, len(index), size):
+            part = index[start : start + size]
             x = self.ctx.transform(self.ctx.train_x[part], train=True, generator=self.ctx.generator)
             self.sgd_step(F.cross_entropy((self.model(x) + margin).float(), self.ctx.train_y[part]))
             self.global_step += 1
 
     # --- helpers -------------------------------------------------------------------------
+    def meta_batch_size(self) -> int:
+        """Batch size of the meta set's loader (meta step and fine-tune pass)."""
+        return self.hp["meta_batch_size"] or self.ctx.batch_size
+
     def margin(self) -> Tensor:
         """q + the variant's fixed base margin (C), added to the logits in training only."""
         return self.metanet.mg() + self.base
@@ -436,20 +444,22 @@ class DynamicLoss(BilevelMethod):
         return self.ctx.transform(self.ctx.train_x[index], train=False)
 
     def track(self, index: Tensor, y_star: Tensor, g: Tensor) -> None:
-        """Remember argmax y* per sample and accumulate g for the epoch's diagnostics."""
+        """Remember argmax y* per sample and accumulate g of an actual step for the diagnostics."""
         self._corrected[index] = y_star.argmax(dim=1)
         self._g_sum += g.sum()
         self._g_count += len(g)
 
-    def record_diagnostics(self) -> None:
-        """Label-correction accuracy (% of argmax y* equal to the clean label, over the samples
-        whose y* was computed this epoch; NaN if none), mean g, and the meta-set size."""
-        seen = torch.nonzero(self._corrected >= 0).squeeze(1)
+    def record_diagnostics(self, epoch: int) -> None:
+        """The meta-set size; in meta-phase epochs also the label-correction accuracy (% of argmax
+        y* equal to the clean label, over the samples an actual step trained on; NaN if none) and
+        mean g. Warm-up epochs train on the given labels, so they record no y* statistics."""
         d = self.ctx.diagnostics
-        d.record("lc_label_acc", d.label_accuracy(seen, self._corrected[seen]))
-        count = float(self._g_count.item())
-        d.record("lc_weight_mean", float(self._g_sum.item()) / count if count else math.nan)
         d.record("meta_set_size", len(self.meta_indices))
+        if not self.in_warmup(epoch):
+            seen = torch.nonzero(self._corrected >= 0).squeeze(1)
+            d.record("lc_label_acc", d.label_accuracy(seen, self._corrected[seen]))
+            count = float(self._g_count.item())
+            d.record("lc_weight_mean", float(self._g_sum.item()) / count if count else math.nan)
         self._corrected.fill_(-1)
         self._g_sum.zero_()
         self._g_count.zero_()
@@ -468,7 +478,14 @@ class DynamicLossBS(DynamicLoss):
 
 @METHODS.register("dynamic_loss_la", "Dynamic Loss + logit-adjustment margin tau*log prior (DL Table 7)")
 class DynamicLossLA(DynamicLoss):
+    """Dynamic Loss + Logit Adjustment. At its default τ = 1 its margin log(n_j / N) is the
+    Balanced Softmax one shifted by the constant −log N, which softmax ignores: it trains as
+    `dynamic_loss_bs` (up to rounding). So it is registered but left out of the default method
+    list (`in_default_grids = False`); run it by name with ``--hp base_margin_tau=...`` (τ ≠ 1)
+    to separate it."""
+
     display_name = "Dynamic Loss + LA"
     colour = "#000080"
     order = 110
+    in_default_grids: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {**DynamicLoss.defaults, "base_margin": "logit_adjustment"}

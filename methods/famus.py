@@ -75,11 +75,15 @@ GRAD_LOSSES = ("paper", "code")
 #: defaults' optimiser; a preset that wants that script too combines `{**MWNET_LT, **FAMUS_LT}`.
 FAMUS_LT: dict[str, Any] = {"meta_lr": 1e-5, "sampler_lr": 1e-2}
 
-#: the official code's FaMUS choices (CNWL script, methods.md §6.3), for ablations; the
-#: DivideMix machinery around it and its VNet optimiser are not part of this method.
+#: the official code's FaMUS choices (CNWL script, methods.md §6.3), for ablations: the gated
+#: meta gradient's variants, and V as `build_models.py` / `norm_weight` train it (SGD meta_lr 1e-3,
+#: momentum 0.9, Nesterov, wd 5e-4; weights normalised by Σv; detached loss input, the default).
+#: The DivideMix machinery around it (two nets, GMM meta set, MixMatch losses) is not part of it.
 FAMUS_CODE: dict[str, Any] = {
     "eligible": "last_stage", "layer_unit": "tensor", "sampler_input": "sum_standardized",
     "sampler_depth": 3, "rate_loss": "last_sampler", "grad_loss": "code",
+    "weight_norm": "sum", "meta_optimizer": "sgd", "meta_lr": 1e-3, "meta_momentum": 0.9,
+    "meta_nesterov": True, "meta_weight_decay": 5e-4,
 }
 
 

@@ -15,8 +15,9 @@ for the reward (meta) set. Per iteration, on the bi-level core of `methods.bilev
    still runs, as in the code, so the warm-up costs the same);
 5. actual step: Σ w_i c_i (+ p·momentum re-labelling loss) with the real momentum SGD;
 6. meta-margin pusher P_i = c_i − c_i^meta (c^meta: CE of the unmixed image under θ̂), running
-   score r_i ← λ r_i + (1 − λ)(−P_i); after every epoch the dictionary becomes, per class,
-   the |R|/C samples with the lowest r (largest momentum meta-margin).
+   score r_i ← λ r_i + (1 − λ)(−P_i) (at λ = 1 the code accumulates, r_i ← r_i − P_i); after
+   every epoch the dictionary becomes, per class, the |R|/C samples with the lowest r (largest
+   momentum meta-margin).
 
 BatchNorm in the meta forward: the code forwards the concatenation [probe; unmixed training
 images] through the look-ahead network in training mode, so the probe shares BN batch
@@ -52,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bench.core.errors import UsageError
 from bench.core.hparams import Range, Rule
 from methods.base import Batch, MethodContext
 from methods.bilevel import BilevelMethod, VirtualSGD, functional_forward, look_ahead, meta_gradients, momentum_buffers
@@ -250,6 +252,17 @@ class FSR(BilevelMethod):
     state_attrs = (*BilevelMethod.state_attrs, "scores", "scored", "ema_logits", "ema_params", "updates",
                    "steps_since_refresh")
 
+    @classmethod
+    def check_run(cls, hparams: Mapping[str, Any], epochs: int) -> None:
+        """Also refuse a probe batch larger than the dictionary (the code's `Queue` asserts
+        capacity ≥ batch size): every probe would repeat dictionary entries."""
+        super().check_run(hparams, epochs)
+        if hparams["probe_size"] > hparams["dictionary_size"]:
+            size = hparams["dictionary_size"]
+            raise UsageError(f"method 'fsr': probe_size={hparams['probe_size']} > dictionary_size={size}, so every "
+                             f"probe batch repeats dictionary entries; use --hp probe_size=N with N <= {size} "
+                             f"or a larger dictionary_size")
+
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
         hparams = self.hp
@@ -273,7 +286,8 @@ class FSR(BilevelMethod):
         # initial R: a class-balanced random sample of the training set by noisy label
         keys = torch.rand(n, generator=ctx.generator).to(dev)
         self._fill_dictionary(lowest_per_class(ctx.train_y, keys, self.dictionary.per_class, c))
-        self._epoch_stats: list[Tensor] = []
+        self._meta_losses: list[Tensor] = []
+        self._zero_fractions: list[Tensor] = []  # of the applied weights only
 
     # --- per epoch -----------------------------------------------------------------------
     def on_epoch_start(self, epoch: int) -> None:
@@ -290,15 +304,18 @@ class FSR(BilevelMethod):
         self.dictionary.fill(index, self.ctx.train_y[index], images)
 
     def train_epoch(self, epoch: int, batches: Any) -> Tensor:
-        self._epoch_stats = []
+        """One epoch; diagnostics describe what was applied: weight statistics and the pseudo
+        labels' accuracy only for epochs that used them (from `meta_start_epoch`), the meta loss
+        for every epoch (the meta computation always runs)."""
+        self._meta_losses, self._zero_fractions = [], []
         loss = super().train_epoch(epoch, batches)
         diag = self.ctx.diagnostics
         diag.record("dict_purity", diag.label_accuracy(self.dictionary.index, self.dictionary.labels))
-        if self._epoch_stats:
-            zero_frac, meta_loss = torch.stack(self._epoch_stats).mean(0).tolist()
-            diag.record("zero_weight_pct", 100.0 * zero_frac)
-            diag.record("meta_loss", meta_loss)
-        if self.ema_logits is not None:
+        if self._meta_losses:
+            diag.record("meta_loss", torch.stack(self._meta_losses).mean().item())
+        if self._zero_fractions:
+            diag.record("zero_weight_pct", 100.0 * torch.stack(self._zero_fractions).mean().item())
+        if self.ema_logits is not None and epoch >= self.hp["meta_start_epoch"]:  # pseudo labels applied
             index = torch.arange(len(self.ctx.train_y), device=self.ctx.device)
             diag.record("relabel_acc", diag.label_accuracy(index, self.ema_logits.argmax(1)))
         return loss
@@ -336,7 +353,9 @@ class FSR(BilevelMethod):
         self._update_scores(index, costs.detach(), batch_features, fast_fc, batch.y)
         if self.ema_params is not None:
             self._update_weight_ema()
-        self._epoch_stats.append(torch.stack([(meta_weights == 0).float().mean(), meta_loss]))
+        self._meta_losses.append(meta_loss)
+        if active:  # before meta start the uniform 1/b was applied: nothing to describe
+            self._zero_fractions.append((weights <= 0).float().mean())
         return loss.detach()
 
     def _meta_weights(self, features: Tensor, targets: Tensor, probe_features: Tensor,
@@ -375,7 +394,10 @@ class FSR(BilevelMethod):
         meta_logits = functional_forward(self.model.fc, fast_fc, batch_features)
         margin = costs - F.cross_entropy(meta_logits.float(), y, reduction="none")
         lam = self.hp["pusher_momentum"]
-        self.scores[index] = lam * self.scores[index] + (1 - lam) * (-margin)
+        if lam >= 1:  # the code's `Queue._update_scores` accumulates instead: r_i ← r_i + λ(−P_i)
+            self.scores[index] += lam * (-margin)
+        else:
+            self.scores[index] = lam * self.scores[index] + (1 - lam) * (-margin)
         self.scored[index] = True
         self.steps_since_refresh += 1
 

@@ -16,7 +16,8 @@ so are the BatchNorm statistics (updated once per batch, by the real forward, as
 
 Defaults follow the noise script `MW-Net.py` (ResNet-32): V trained by Adam 1e-3, weight decay
 1e-4; weights normalised by the batch size; V fed the detached loss; the meta set walked in
-a cycle. The LT script differs (§5.2) and is one hyperparameter set away: `MWNET_LT` below.
+a cycle. The LT and WRN-28-10 scripts differ (§5.2), each one hyperparameter set away:
+`MWNET_LT` and `MWNET_WRN` below.
 """
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ META_OPTIMIZERS = ("adam", "sgd")
 MWNET_LT: dict[str, Any] = {
     "meta_optimizer": "sgd", "meta_lr": 1e-5, "meta_momentum": 0.9, "meta_nesterov": True,
     "meta_weight_decay": 5e-4, "weight_norm": "sum", "detach_loss_input": False, "meta_sampling": "random",
+}
+
+#: the WRN-28-10 noise script's choices (`train_WRN-28-10_Meta_PGC.py`, methods.md §5.2): V by SGD
+#: 1e-3 / 0.9 Nesterov / 5e-4, losses normalised by Σv, V fed the detached loss (`cost_v.data`), a
+#: fresh meta batch each step (`next(iter(train_meta_loader))`). Its training batches are drawn
+#: the same way (with replacement across steps); the engine's epochs draw them without.
+MWNET_WRN: dict[str, Any] = {
+    "meta_optimizer": "sgd", "meta_lr": 1e-3, "meta_momentum": 0.9, "meta_nesterov": True,
+    "meta_weight_decay": 5e-4, "weight_norm": "sum", "detach_loss_input": True, "meta_sampling": "random",
 }
 
 
@@ -109,7 +119,8 @@ class MWNet(BilevelMethod):
         "meta_sampling": MetaSampler.MODES,
         "weight_norm": WEIGHT_NORMS,
     }
-    state_attrs = (*BilevelMethod.state_attrs, "vnet", "meta_optimizer")
+    # "meta": the meta sampler's place in its cycle, so that a resumed run draws the same batches
+    state_attrs = (*BilevelMethod.state_attrs, "vnet", "meta_optimizer", "meta")
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)

@@ -88,13 +88,19 @@ def add_protocol_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-rate", type=float, default=0.0)
     p.add_argument("--order", default="lt-noise", help="lt-noise or meta-noise-lt")
     p.add_argument("--meta-per-class", type=int, default=10)
+    p.add_argument("--noise-sampling", default="independent",
+                   help="independent (each label redrawn with prob. r) or exact (DivideMix: int(r*N) relabelled)")
+    p.add_argument("--pad-mode", default="constant", help="padding before the random crop: constant (zeros) or reflect")
+    p.add_argument("--normalisation", default="dataset",
+                   help="mean/std: dataset (its own), mwnet (MW-Net/GDW) or mmcls (Dynamic Loss; both CIFAR only)")
 
 
 def data_spec(args: argparse.Namespace, data_seed: int) -> DataSpec:
     from noisytail_datasets import DataSpec
 
     return DataSpec(dataset=args.dataset, imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
-                    order=args.order, meta_per_class=args.meta_per_class, data_seed=data_seed)
+                    order=args.order, meta_per_class=args.meta_per_class, data_seed=data_seed,
+                    pad_mode=args.pad_mode, normalisation=args.normalisation, noise_sampling=args.noise_sampling)
 
 
 def add_results_args(p: argparse.ArgumentParser) -> None:

@@ -33,11 +33,23 @@ def _add_grid(run_sub: argparse._SubParsersAction) -> None:
     grid.add_argument("--gpus-per-trial", type=float, default=0.0)
     grid.add_argument("--address", help="Ray cluster address (default: start a local cluster)")
     grid.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    grid.add_argument("--short-run", action="store_true", help=SHORT_RUN_HELP)
     grid.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
     grid.add_argument("--max-failures", type=int, default=2,
                       help="Ray: times a trial whose worker died is retried (it resumes from its checkpoint)")
     add_exec_args(grid)
     grid.set_defaults(handler=run_grid)
+
+
+SHORT_RUN_HELP = ("shorten each method's warm-up so that a run of a few epochs reaches its main phase "
+                  "(the overrides are printed and recorded in the run's hyperparameters)")
+
+
+def _print_short_run(methods: list[str]) -> None:
+    from bench.grid.presets import short_run_overrides
+
+    for method, overrides in short_run_overrides(methods).items():
+        print(f"short run: {method} " + " ".join(f"{k}={v}" for k, v in overrides.items()))
 
 
 def _add_one(run_sub: argparse._SubParsersAction) -> None:
@@ -51,6 +63,7 @@ def _add_one(run_sub: argparse._SubParsersAction) -> None:
     one.add_argument("--batch-size", type=int)
     one.add_argument("--lr", type=float)
     one.add_argument("--hp", action="append", default=[], help="method hyperparameter KEY=VALUE")
+    one.add_argument("--short-run", action="store_true", help=SHORT_RUN_HELP)
     add_exec_args(one)
     one.set_defaults(handler=run_one)
 
@@ -69,13 +82,16 @@ def run_grid(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bench.grid import run
-    from bench.grid.presets import describe_recipe
+    from bench.grid.presets import PRESETS, describe_recipe
 
     request = run.GridRequest(
         preset=args.preset, methods=args.methods, seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
         epochs=args.epochs, speed=speed_of(args), out=Path(args.out) if args.out else None, launcher=args.launcher,
-        options=_launch_options(args),
+        options=_launch_options(args), short_run=args.short_run,
     )
+    planned = run.planned_runs(request)  # refuses a bad request before anything is printed or written
+    if request.short_run or PRESETS.get(request.preset).short_run:
+        _print_short_run([cfg.method for cfg in planned])
     if args.dry_run:
         for cfg in run.plan_grid(request):
             print(f"  {cfg.run_id}  {cfg.label()}\n      {describe_recipe(cfg)}")
@@ -95,8 +111,11 @@ def run_one(args: argparse.Namespace) -> int:
         method=args.method, data=data_spec(args, args.seed if args.data_seed is None else args.data_seed),
         seed=args.seed, backbone=args.backbone, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         hparams=parse_hparams(args.hp), speed=speed_of(args), out=Path(args.out) if args.out else None,
-        options=_launch_options(args),
+        options=_launch_options(args), short_run=args.short_run,
     )
+    run.plan_one(request)  # refuses a bad request before anything is printed
+    if args.short_run:
+        _print_short_run([args.method])
     cfg, outcome = run.run_one(request)
     if not outcome.ran:
         print(f"run {cfg.run_id} is already done in {outcome.store.root}; nothing to do")

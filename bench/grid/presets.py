@@ -4,8 +4,9 @@ Seeds: seed s sets both the data seed (noisy labels, LT subset, meta split) and 
 seed (init, data order), so every method in one grid cell and seed sees bit-identical data.
 
 A run's hyperparameters are resolved in one order everywhere (`make_run`): the method's
-defaults, its defaults for the run's dataset, its short-run overrides when the preset asks for
-them, then the preset's overrides for the method, the dataset and the cell, then the user's.
+defaults, its defaults for the run's dataset, the preset's overrides for the method, the dataset
+and the cell, its short-run overrides when the preset or the user (`--short-run`) asks for them,
+then the user's own.
 Every value is checked against the method's rules here, when the grid is planned.
 
 This module holds the machinery and the generic `quick` grid; the presets that mirror a paper
@@ -43,7 +44,7 @@ class Preset:
 
     `method_hparams` overrides a method's defaults for the whole preset; `dataset_hparams`
     (dataset → method → overrides) is applied on top for one dataset, and `cell_hparams` for one
-    cell. `short_run` applies each method's own short-run overrides (`Method.short_run`) first,
+    cell. `short_run` applies each method's own short-run overrides (`Method.short_run`) last,
     so that a grid of a few epochs reaches every method's main phase. `meta_per_class` may
     differ by dataset (`meta_per_class_by_dataset`). `source` names the published table the
     preset mirrors.
@@ -69,18 +70,25 @@ class Preset:
     #: overrides for one cell, keyed "dataset/noise/rate" (e.g. "cifar10/asym/0.4") → method → dict
     cell_hparams: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     short_run: bool = False
+    #: the data protocol's image pipeline and noise sampling, as the paper's code has them
+    #: (`DataSpec.pad_mode`, `normalisation`, `noise_sampling`)
+    pad_mode: str = "constant"
+    normalisation: str = "dataset"
+    noise_sampling: str = "independent"
 
     def cells(self, dataset: str) -> list[tuple[str, float, float]]:
         """The (noise, imbalance, noise_rate) cells of `dataset`, in table order."""
         grid = [(self.noise, rho, rate) for rho in self.imbalances for rate in self.noise_rates]
         return grid + [c for c in self.extra_cells.get(dataset, ()) if c not in grid]
 
-    def hparams_for(self, method: str, dataset: str, noise: str = "", rate: float | None = None) -> dict[str, Any]:
-        """The preset's overrides of `method`'s defaults on `dataset` (and in one cell)."""
+    def hparams_for(self, method: str, dataset: str, noise: str = "", rate: float | None = None,
+                    short_run: bool = False) -> dict[str, Any]:
+        """The preset's overrides of `method`'s defaults on `dataset` (and in one cell), then the
+        method's short-run overrides when the preset or `short_run` asks for them."""
         cell = self.cell_hparams.get(f"{dataset}/{noise}/{rate:g}", {}) if rate is not None else {}
-        short = METHODS.get(method).short_run if self.short_run else {}
-        return {**short, **self.method_hparams.get(method, {}), **self.dataset_hparams.get(dataset, {}).get(method, {}),
-                **cell.get(method, {})}
+        short = METHODS.get(method).short_run if self.short_run or short_run else {}
+        return {**self.method_hparams.get(method, {}), **self.dataset_hparams.get(dataset, {}).get(method, {}),
+                **cell.get(method, {}), **short}
 
     def meta_for(self, dataset: str) -> int:
         return self.meta_per_class_by_dataset.get(dataset, self.meta_per_class)
@@ -130,9 +138,10 @@ def make_run(
 
 def expand(
     name: str, methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
-    epochs: int | None = None, speed: SpeedSpec = SpeedSpec(),
+    epochs: int | None = None, speed: SpeedSpec = SpeedSpec(), short_run: bool = False,
 ) -> list[RunConfig]:
-    """Every run of preset `name`, ordered cell by cell so methods of one cell run together."""
+    """Every run of preset `name`, ordered cell by cell so methods of one cell run together
+    (`short_run`: with each method's short-run overrides, as a `short_run` preset has)."""
     preset = PRESETS.get(name)
     chosen = list(methods) if methods else list(preset.methods or METHODS.default_names())
     for m in chosen:
@@ -146,11 +155,19 @@ def expand(
                 data = DataSpec(
                     dataset=dataset, imbalance=imbalance, noise=noise, noise_rate=rate,
                     order=preset.order, meta_per_class=preset.meta_for(dataset), data_seed=seed,
+                    pad_mode=preset.pad_mode, normalisation=preset.normalisation,
+                    noise_sampling=preset.noise_sampling,
                 )
                 for m in chosen:
                     runs.append(make_run(data, m, preset.recipe, seed, epochs,
-                                         preset.hparams_for(m, dataset, noise, rate), preset=name, speed=speed))
+                                         preset.hparams_for(m, dataset, noise, rate, short_run), preset=name,
+                                         speed=speed))
     return runs
+
+
+def short_run_overrides(methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each method's short-run overrides (methods without any left out), for printing."""
+    return {m: dict(METHODS.get(m).short_run) for m in dict.fromkeys(methods) if METHODS.get(m).short_run}
 
 
 def describe_recipe(cfg: RunConfig) -> str:
@@ -168,5 +185,9 @@ def describe_recipe(cfg: RunConfig) -> str:
     defaults = METHODS.get(cfg.method).defaults
     changed = {k: v for k, v in cfg.hparams.items() if defaults.get(k) != v}
     hp = " ".join(f"{k}={v}" for k, v in changed.items()) or "defaults"
-    return (f"{cfg.backbone} {cfg.epochs}ep batch={cfg.batch_size} {opt} {sched} | "
-            f"{d.order} meta={d.meta_per_class}/class | {hp}")
+    data = f"{d.order} meta={d.meta_per_class}/class"
+    defaults_of_data = DataSpec(dataset=d.dataset)
+    for name in ("pad_mode", "normalisation", "noise_sampling"):
+        if getattr(d, name) != getattr(defaults_of_data, name):
+            data += f" {name}={getattr(d, name)}"
+    return f"{cfg.backbone} {cfg.epochs}ep batch={cfg.batch_size} {opt} {sched} | {data} | {hp}"

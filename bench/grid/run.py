@@ -21,6 +21,7 @@ from bench.grid.store import ResultsStore
 from bench.nn.backbones import BACKBONES
 from bench.nn.speed import SpeedSpec
 from bench.train.config import RunConfig
+from methods import METHODS
 from noisytail_datasets import DATASETS, DataSpec, load_base
 
 
@@ -36,6 +37,8 @@ class GridRequest:
     out: Path | None = None  # default: results/<preset>
     launcher: str = "ray"
     options: LaunchOptions = field(default_factory=LaunchOptions)
+    #: apply each method's short-run overrides (its warm-up shortened to reach the main phase)
+    short_run: bool = False
 
 
 def results_store(out: Path | str | None, default: str) -> ResultsStore:
@@ -49,7 +52,7 @@ def planned_runs(request: GridRequest) -> list[RunConfig]:
         raise UsageError(f"unknown launcher '{request.launcher}'; choose one of: {', '.join(LAUNCHERS)}")
     request.options.validate()
     runs = expand(request.preset, methods=request.methods, seeds=request.seeds, epochs=request.epochs,
-                  speed=request.speed)
+                  speed=request.speed, short_run=request.short_run)
     return list({cfg.run_id: cfg for cfg in runs}.values())
 
 
@@ -133,6 +136,8 @@ class OneRequest:
     speed: SpeedSpec = SpeedSpec()
     out: Path | None = None  # default: results/one
     options: LaunchOptions = field(default_factory=LaunchOptions)
+    #: apply the method's short-run overrides first (the user's `hparams` still win)
+    short_run: bool = False
 
 
 def plan_one(request: OneRequest) -> RunConfig:
@@ -149,8 +154,9 @@ def plan_one(request: OneRequest) -> RunConfig:
     if recipe.epochs < 1 or recipe.batch_size < 1:
         raise UsageError("--epochs and --batch-size must be at least 1")
     BACKBONES.get(recipe.backbone)
-    return make_run(request.data, request.method, recipe, request.seed, hparams=request.hparams, preset="one",
-                    speed=request.speed)
+    short = METHODS.get(request.method).short_run if request.short_run else {}
+    return make_run(request.data, request.method, recipe, request.seed, hparams={**short, **request.hparams},
+                    preset="one", speed=request.speed)
 
 
 def run_one(request: OneRequest) -> tuple[RunConfig, Outcome]:

@@ -12,7 +12,7 @@ from typing import Any
 
 RUN_COLUMNS = [
     "run_id", "preset", "dataset", "backbone", "method", "imbalance", "noise", "noise_rate",
-    "order", "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
+    "order", "pad_mode", "normalisation", "noise_sampling", "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
     "last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc", "sec_per_iter",
     "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb", "colocated", "speed", "meta_set_used", "device",
     "git_commit", "finished_at", "hparams", "error",
@@ -21,7 +21,8 @@ EPOCH_COLUMNS = ["run_id", "epoch", "test_acc", "train_loss", "lr", "sec_per_ite
 
 # Columns that hold text, read back as text (a run id or git commit of digits stays as written).
 TEXT_COLUMNS = frozenset({
-    "run_id", "preset", "dataset", "backbone", "method", "noise", "order", "status", "best_selected_on",
+    "run_id", "preset", "dataset", "backbone", "method", "noise", "order", "pad_mode", "normalisation",
+    "noise_sampling", "status", "best_selected_on",
     "speed", "device", "git_commit", "finished_at", "hparams", "error",
 })
 # Keys of an epoch history entry that never become columns.
@@ -41,6 +42,10 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
         "noise": data["noise"],
         "noise_rate": data["noise_rate"],
         "order": data["order"],
+        # data-protocol fields added later: records written before them have the defaults
+        "pad_mode": data.get("pad_mode", "constant"),
+        "normalisation": data.get("normalisation", "dataset"),
+        "noise_sampling": data.get("noise_sampling", "independent"),
         "meta_per_class": data["meta_per_class"],
         "data_seed": data["data_seed"],
         "seed": cfg["seed"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from bench.core.specs import OptimSpec, ScheduleSpec
@@ -18,6 +18,10 @@ from noisytail_datasets import DataSpec
 
 #: RunConfig fields that are recorded but do not change what is computed.
 UNHASHED_FIELDS = ("preset",)
+
+#: DataSpec fields added after runs were recorded: hashed only when they differ from these defaults.
+LATER_DATA_FIELDS = {f.name: f.default for f in fields(DataSpec)
+                     if f.name in ("pad_mode", "normalisation", "noise_sampling")}
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,14 @@ class RunConfig:
     def run_id(self) -> str:
         """12 hex digits of the SHA-256 of the canonical JSON of the hashed fields.
 
-        `speed` enters the hash only when it differs from the defaults, so runs made before it
-        existed keep their ids."""
+        `speed` and the `LATER_DATA_FIELDS` of the data protocol enter the hash only when they
+        differ from their defaults, so runs made before they existed keep their ids."""
         payload = {k: v for k, v in self.to_dict().items() if k not in UNHASHED_FIELDS}
         if self.speed == SpeedSpec():
             del payload["speed"]
+        for name, default in LATER_DATA_FIELDS.items():
+            if payload["data"][name] == default:
+                del payload["data"][name]
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

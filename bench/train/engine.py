@@ -227,9 +227,16 @@ class _Attempt:
         state = load_checkpoint(self.ckpt_path) if self.ckpt_path else None
         if state is None or state.get("run_id") != self.cfg.run_id:
             return 0
-        self.method.load_state_dict(state["method"])
+        try:
+            self.method.load_state_dict(state["method"])
+        except (KeyError, RuntimeError, ValueError) as exc:  # written by older code: start over, say so
+            self.record["checkpoint_error"] = f"checkpoint not loadable, started over: {type(exc).__name__}: {exc}"
+            self.build()
+            return 0
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)  # e.g. Gumbel noise drawn on the device
         self.history.extend(state["history"])
         self.intervals.extend(state["intervals"])
         self.record["resumed_from_epoch"] = state["epoch"] + 1
@@ -272,6 +279,7 @@ class _Attempt:
             save_checkpoint(self.ckpt_path, {
                 "run_id": self.cfg.run_id, "epoch": epoch, "method": self.method.state_dict(),
                 "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
                 "history": self.history, "intervals": self.intervals,
             })
         except OSError as exc:  # e.g. --out not writable on this worker

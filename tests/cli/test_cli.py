@@ -55,6 +55,13 @@ BAD_INPUT = [
     (["data", "describe", "--dataset", "fashion-mnist", "--data-root", "{empty}"], "fashion-mnist"),
     (["run", "grid", "--out", "{file}/grid"], "--out"),
     (["ls", "method"], "invalid choice"),
+    (["run", "one", "--method", "ce", "--dataset", "digits", "--pad-mode", "reflect"], "use --pad-mode constant"),
+    (["run", "one", "--method", "ce", "--dataset", "cifar10", "--pad-mode", "reflct"], "did you mean 'reflect'"),
+    (["run", "one", "--method", "ce", "--dataset", "digits", "--normalisation", "mwnet"], "--normalisation dataset"),
+    (["run", "one", "--method", "ce", "--dataset", "cifar10", "--normalisation", "mmcl"], "did you mean 'mmcls'"),
+    (["run", "one", "--method", "ce", "--dataset", "digits", "--noise-sampling", "exact"], "needs a noise model"),
+    (["data", "describe", "--dataset", "digits", "--noise", "sym", "--noise-rate", "0.2", "--noise-sampling", "exactt"],
+     "did you mean 'exact'"),
 ]
 
 
@@ -91,7 +98,7 @@ def test_errors_from_a_real_process_have_no_traceback(tmp_path):
 def test_dry_run_plans_and_run_one_skips_when_done(capsys, tmp_path):
     out_dir = tmp_path / "grid"
     code, out, _ = run_cli(capsys, "run", "grid", "--dry-run", "--out", str(out_dir))
-    n_methods = len(METHODS)
+    n_methods = len(METHODS.default_names())
     assert code == 0 and f"{4 * n_methods} runs, {4 * n_methods} to do, 0 already done" in out
     assert not out_dir.exists()
     args = ["run", "one", "--method", "ce", "--dataset", "digits", "--imbalance", "10", "--noise", "sym",
@@ -107,3 +114,23 @@ def test_dry_run_plans_and_run_one_skips_when_done(capsys, tmp_path):
 def test_validate_resolves_every_preset(capsys):
     code, out, _ = run_cli(capsys, "validate")
     assert code == 0 and "cifar100-n-lt: " in out
+
+
+def test_protocol_flags_reach_the_data_spec(capsys):
+    from bench.cli import build_parser
+    from bench.cli.args import data_spec
+
+    args = build_parser().parse_args(["run", "one", "--method", "ce", "--dataset", "cifar10", "--noise", "sym",
+                                      "--noise-rate", "0.5", "--pad-mode", "reflect", "--normalisation", "mmcls",
+                                      "--noise-sampling", "exact"])
+    spec = data_spec(args, 0)
+    assert (spec.pad_mode, spec.normalisation, spec.noise_sampling) == ("reflect", "mmcls", "exact")
+    defaults = data_spec(build_parser().parse_args(["run", "one", "--method", "ce", "--dataset", "digits"]), 0)
+    assert (defaults.pad_mode, defaults.normalisation, defaults.noise_sampling) == \
+        ("constant", "dataset", "independent")
+    # exact-count flip noise relabels exactly int(r*N) of the N training labels (DivideMix, methods.md §4.3)
+    code, out, _ = run_cli(capsys, "data", "describe", "--dataset", "digits", "--noise", "flip", "--noise-rate", "0.3",
+                           "--noise-sampling", "exact", "--json")
+    info = json.loads(out)
+    n = info["train_size"]
+    assert code == 0 and round(info["noise_rate_realized"] * n) == int(0.3 * n)

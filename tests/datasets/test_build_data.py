@@ -16,7 +16,8 @@ DESCRIBE_KEYS = {"num_classes", "train_size", "test_size", "meta_size", "clean_c
 
 
 def _equal_bundles(a, b) -> bool:
-    return all(torch.equal(getattr(a, f), getattr(b, f)) for f in _TENSOR_FIELDS) and a.meta_from_train == b.meta_from_train
+    same_tensors = all(torch.equal(getattr(a, f), getattr(b, f)) for f in _TENSOR_FIELDS)
+    return same_tensors and a.meta_from_train == b.meta_from_train
 
 
 def _spec(order="lt-noise", **kw) -> DataSpec:

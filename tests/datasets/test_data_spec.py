@@ -18,6 +18,9 @@ def test_registries_and_orders():
     DataSpec("cifar10", imbalance=100, noise="lt-prior", noise_rate=0.4),
     DataSpec("cifar100", noise="asym", noise_rate=0.2, order="meta-noise-lt", meta_per_class=0),
     DataSpec("fashion-mnist", noise="asym", noise_rate=0.0),
+    DataSpec("fashion-mnist", pad_mode="reflect"),
+    DataSpec("cifar10", pad_mode="reflect", normalisation="mwnet", noise="sym", noise_rate=0.5, noise_sampling="exact"),
+    DataSpec("cifar100", normalisation="mmcls", noise="asym", noise_rate=0.0, noise_sampling="exact"),
 ])
 def test_valid_specs_pass(spec):
     spec.validate()
@@ -33,6 +36,14 @@ def test_valid_specs_pass(spec):
     (dict(data_seed=-3), "data_seed"),
     (dict(noise="asym", noise_rate=0.2),
      "asymmetric noise has no class map for dataset 'digits'; use --noise sym, sym-excl, flip or lt-prior"),
+    (dict(pad_mode="reflect"),
+     "pad mode 'reflect': dataset 'digits' is trained without padding; use --pad-mode constant"),
+    (dict(pad_mode="edge"), "unknown pad mode 'edge'; choose one of: constant, reflect"),
+    (dict(normalisation="mwnet"),
+     "normalisation 'mwnet' is not defined for dataset 'digits'; use --normalisation dataset"),
+    (dict(normalisation="mean-std"), "unknown normalisation 'mean-std'; choose one of: dataset, mmcls, mwnet"),
+    (dict(noise_sampling="exact"), "noise sampling 'exact' needs a noise model"),
+    (dict(noise_sampling="exactly", noise="sym", noise_rate=0.2), "did you mean 'exact'"),
 ])
 def test_invalid_fields(kwargs, fragment):
     with pytest.raises(UsageError) as err:
@@ -49,6 +60,14 @@ def test_invalid_fields(kwargs, fragment):
 def test_unknown_names_suggest(kwargs, suggestion):
     with pytest.raises(UsageError, match=suggestion):
         DataSpec(**kwargs).validate()
+
+
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "random-cifar"])
+def test_cifar_normalisations_are_refused_elsewhere(dataset):
+    for name in ("mwnet", "mmcls"):
+        with pytest.raises(UsageError, match=f"normalisation '{name}' is not defined for dataset '{dataset}'; "
+                                             "use --normalisation dataset$"):
+            DataSpec(dataset, normalisation=name).validate()
 
 
 def test_build_validates_first():

@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 from fake_cifar import fake_superclass
 
-from noisytail_datasets import NOISE_MODELS, long_tail_counts, sample_noisy_labels, transition_matrix
-from noisytail_datasets.class_maps import next_in_superclass, pair_flip_map
+from noisytail_datasets import (
+    NOISE_MODELS,
+    long_tail_counts,
+    sample_exact_count_labels,
+    sample_noisy_labels,
+    transition_matrix,
+)
+from noisytail_datasets.class_maps import CIFAR10_ASYM, next_in_superclass, pair_flip_map
 
 N = 100_000
 
@@ -73,7 +79,8 @@ def test_sampling_matches_matrix(noise, c):
 
 def test_none_changes_nothing():
     true_y = np.random.default_rng(1).integers(0, 10, 1000)
-    assert np.array_equal(sample_noisy_labels(true_y, transition_matrix("none", 0.0, 10), np.random.default_rng(0)), true_y)
+    noisy = sample_noisy_labels(true_y, transition_matrix("none", 0.0, 10), np.random.default_rng(0))
+    assert np.array_equal(noisy, true_y)
 
 
 def test_asym_cifar10_semantic_map():
@@ -160,3 +167,76 @@ def test_sampling_is_deterministic_per_generator():
     b = sample_noisy_labels(true_y, t, np.random.default_rng(5))
     c = sample_noisy_labels(true_y, t, np.random.default_rng(6))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+# --- exact-count sampling (DivideMix dataloader_cifar.py, methods.md §4.3) ---------------------------
+
+
+@pytest.mark.parametrize("n,rate", [(1000, 0.4), (997, 0.29), (50_000, 0.8), (10, 0.05)])
+def test_exact_relabels_exactly_int_r_n(n, rate):
+    # flip at rate 1 moves every label to another class, so each chosen sample shows as one change
+    labels = np.arange(n) % 10
+    noisy = sample_exact_count_labels(labels, transition_matrix("flip", 1.0, 10), rate, np.random.default_rng(0))
+    assert (noisy != labels).sum() == int(rate * n)
+    assert np.array_equal(noisy[noisy != labels], np.asarray(pair_flip_map(10))[labels[noisy != labels]])
+
+
+def test_independent_sampling_count_varies_but_exact_does_not():
+    labels, t1 = np.arange(1000) % 10, transition_matrix("flip", 1.0, 10)
+    exact = {int((sample_exact_count_labels(labels, t1, 0.4, np.random.default_rng(s)) != labels).sum())
+             for s in range(5)}
+    independent = {int((sample_noisy_labels(labels, transition_matrix("flip", 0.4, 10), np.random.default_rng(s))
+                        != labels).sum()) for s in range(5)}
+    assert exact == {400} and len(independent) > 1
+
+
+def test_exact_sym_draws_from_all_classes_including_the_true_one():
+    n, rate, c = 20_000, 0.5, 10
+    labels = np.arange(n) % c
+    k = int(rate * n)
+    flips = []
+    for seed in range(20):
+        noisy = sample_exact_count_labels(labels, transition_matrix("sym", 1.0, c), rate, np.random.default_rng(seed))
+        flips.append((noisy != labels).sum())
+    flips = np.array(flips)
+    assert (flips < k).all()  # in every draw some chosen samples drew their own class again
+    # each chosen label stays with prob. 1/C: flips ~ Binomial(k, (C-1)/C), mean 9000, sd ~ 30 per draw
+    assert abs(flips.mean() - k * (c - 1) / c) < 4 * np.sqrt(k * (c - 1) / c ** 2 / len(flips))
+
+
+def test_exact_sym_relabels_uniformly():
+    n, c = 100_000, 10
+    labels = np.zeros(n, dtype=np.int64)
+    noisy = sample_exact_count_labels(labels, transition_matrix("sym", 1.0, c), 0.6, np.random.default_rng(1))
+    counts = np.bincount(noisy, minlength=c)
+    k = int(0.6 * n)
+    # class 0: the 40,000 untouched + k/C redrawn; every other class k/C
+    expected = np.full(c, k / c) + np.eye(c)[0] * (n - k)
+    assert np.abs(counts - expected).max() < 5 * np.sqrt(k / c)
+
+
+def test_exact_asym_maps_exactly_the_chosen_samples():
+    n, rate = 5000, 0.4
+    mapped = np.array(sorted(CIFAR10_ASYM))
+    only_mapped = mapped[np.arange(n) % len(mapped)]  # every sample's class has a target
+    t1 = transition_matrix("asym", 1.0, 10, dataset="cifar10")
+    noisy = sample_exact_count_labels(only_mapped, t1, rate, np.random.default_rng(2))
+    changed = noisy != only_mapped
+    assert changed.sum() == int(rate * n)
+    assert all(noisy[i] == CIFAR10_ASYM[only_mapped[i]] for i in np.flatnonzero(changed))
+    # all classes: the unmapped half never changes, so about r/2 of all labels flip ("40% asym" ≈ 20%)
+    labels = np.arange(n) % 10
+    noisy = sample_exact_count_labels(labels, t1, rate, np.random.default_rng(2))
+    changed = noisy != labels
+    assert set(labels[changed].tolist()) <= set(CIFAR10_ASYM) and changed.sum() <= int(rate * n)
+    assert abs(changed.mean() - rate / 2) < 0.03
+
+
+def test_exact_sampling_uses_only_the_given_generator():
+    labels, t1 = np.arange(2000) % 10, transition_matrix("sym", 1.0, 10)
+    np.random.seed(0)
+    a = sample_exact_count_labels(labels, t1, 0.5, np.random.default_rng(7))
+    np.random.seed(1)
+    b = sample_exact_count_labels(labels, t1, 0.5, np.random.default_rng(7))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, sample_exact_count_labels(labels, t1, 0.5, np.random.default_rng(8)))

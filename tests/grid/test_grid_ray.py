@@ -14,12 +14,12 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 def test_quick_grid_under_ray_then_resume_and_extend(tmp_path, capsys):
     out = tmp_path / "quick"
     assert main(["run", "grid", "--out", str(out), "--cpus-per-trial", "1"]) == 0
-    n = 4 * len(METHODS)
+    n = 4 * len(METHODS.default_names())
     runs = pd.read_csv(out / "runs.csv")
     epochs = pd.read_parquet(out / "epochs.parquet")
     assert list(runs.columns) == RUN_COLUMNS and list(epochs.columns)[: len(EPOCH_COLUMNS)] == EPOCH_COLUMNS
     assert len(runs) == n and (runs.status == "done").all()
-    assert set(runs.method) == set(METHODS.names())
+    assert set(runs.method) == set(METHODS.default_names())
     assert sorted(set(zip(runs.imbalance, runs.noise_rate))) == [(1, 0.0), (1, 0.4), (10, 0.0), (10, 0.4)]
     assert runs.last_acc.between(0, 100).all() and (runs.best_acc >= runs.last_acc).all()
     assert (runs.sec_per_iter > 0).all() and (runs.colocated >= 1).all()

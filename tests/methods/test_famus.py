@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from helpers import assert_matches_golden, digits_run, golden_numbers
 from torch import nn
+from torch.func import functional_call
 
 from bench.core.specs import OptimSpec
 from bench.grid.presets import resolve_hparams
@@ -183,6 +184,64 @@ def test_layer_units():
     assert all(layer.params == (layer.kernel,) for layer in tensors)
 
 
+# --- the meta objective and the code variant ----------------------------------------------------
+def fc_gradients(fm, x, y, step, xm, ym):
+    """Independently: the FC's virtual gradients (attached to V) and L_c's FC gradients at θ̂."""
+    losses = F.cross_entropy(fm.model(x), y, reduction="none")
+    v = fm.vnet(losses.detach())
+    loss = (v * losses).sum() / (v.sum() if fm.hp["weight_norm"] == "sum" else len(y))
+    fc = [fm.params["fc.weight"], fm.params["fc.bias"]]
+    tra = torch.autograd.grad(loss, fc, create_graph=True)
+    fast = {k: t.detach().requires_grad_() for k, t in step.fast.items()}
+    buffers = {k: b.clone() for k, b in fm.model.named_buffers()}
+    ce = F.cross_entropy(functional_call(fm.model, {**fast, **buffers}, (xm,)), ym)
+    val = torch.autograd.grad(ce, [fast["fc.weight"], fast["fc.bias"]])
+    return tra, val
+
+
+def stats_gap(tra, val):
+    """The code's L_g term of one tensor: mean over rows of (Δ row mean)² + (Δ row std)²."""
+    if tra.dim() == 1:
+        return (tra.mean() - val.mean()) ** 2 + (tra.std() - val.std()) ** 2
+    return ((tra.mean(1) - val.mean(1)) ** 2 + (tra.std(1) - val.std(1)) ** 2).mean()
+
+
+@pytest.mark.parametrize("grad_loss", ["paper", "code"])
+def test_gradient_match_loss_against_its_formula(grad_loss):
+    """Eq. 11, ‖AvgPool(g_tra) − AvgPool(g_val)‖² of the FC kernel, or the code's row statistics of
+    the FC weight and bias; the training side carries V's gradient, the meta side is a target."""
+    x, y, xm, ym = batches()
+    fm = tiny_method(FaMUS, grad_loss=grad_loss)
+    step = fm.gated_virtual_step(F.cross_entropy(fm.model(x), y, reduction="none"))
+    parts = fm.meta_objective(step, xm, ym)
+    (tra_w, tra_b), (val_w, val_b) = fc_gradients(fm, x, y, step, xm, ym)
+    if grad_loss == "paper":
+        want = ((tra_w.mean(1) - val_w.mean(1)) ** 2).sum()
+    else:
+        want = stats_gap(tra_w, val_w) + stats_gap(tra_b, val_b)
+    assert want > 0
+    torch.testing.assert_close(parts["grad"], want, rtol=1e-5, atol=1e-12)
+    torch.testing.assert_close(parts["total"], parts["ce"] + 0.1 * parts["rate"] + 0.1 * want)
+    got_v = meta_gradients(parts["grad"], list(fm.vnet.parameters()))
+    want_v = torch.autograd.grad(want, list(fm.vnet.parameters()))
+    assert_close_lists(got_v, want_v, rtol=1e-4, atol=1e-10)
+
+
+def test_code_variant_normalises_by_the_weight_sum_and_trains_v_by_the_codes_sgd():
+    """FAMUS_CODE: `norm_weight` (Σv) in the virtual step; V by SGD(meta_lr 1e-3, 0.9, Nesterov, 5e-4)."""
+    x, y, _, _ = batches()
+    fm = tiny_method(FaMUS, **FAMUS_CODE)
+    assert fm.hp["weight_norm"] == "sum" and fm.hp["detach_loss_input"] is True
+    step = fm.gated_virtual_step(F.cross_entropy(fm.model(x), y, reduction="none"))
+    (tra_w, tra_b), _ = fc_gradients(fm, x, y, step, *batches()[2:])
+    torch.testing.assert_close(step.grads["fc.weight"], tra_w)
+    torch.testing.assert_close(step.grads["fc.bias"], tra_b)
+    opt = fm.meta_optimizer
+    assert type(opt) is torch.optim.SGD
+    group = opt.param_groups[0]
+    assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (1e-3, 0.9, True, 5e-4)
+
+
 # --- the samplers --------------------------------------------------------------------------------
 def hard_gumbel_softmax(logits, tau):
     """One-hot samples (L, 2) with the straight-through gradient, as `FaMUS.sample_gates` composes them."""
@@ -234,7 +293,7 @@ def test_sampler_banks_match_separate_samplers():
 def test_digits_run_is_above_chance_and_records_the_active_fraction():
     rec = run_trial(digits_run("famus", epochs=3))
     assert rec["status"] == "done", rec["error"]
-    assert rec["epochs"][-1]["test_acc"] > 10.0
+    assert rec["epochs"][-1]["test_acc"] > 30.0  # chance is 10 %; this run reached 40.6 %
     for row in rec["epochs"]:
         assert 0.0 <= row["famus_active_frac"] <= 1.0
         assert row["famus_active_frac"] <= row["famus_depth_frac"] <= 1.0

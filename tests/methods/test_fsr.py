@@ -5,11 +5,14 @@ The regression numbers live in tests/golden/runs/fsr_meta_phase.json; after a de
 change regenerate them with `python tests/golden/regenerate.py fsr_meta_phase` and review the diff.
 """
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 from helpers import assert_matches_golden, digits_run, golden_numbers
 
+from bench.core.errors import UsageError
 from bench.core.specs import OptimSpec
 from bench.grid.presets import resolve_hparams
 from bench.nn.backbones import build_backbone
@@ -95,6 +98,16 @@ def test_override_dicts_name_existing_hyperparameters():
         resolve_hparams("fsr", overrides)  # raises on an unknown key
     assert FSR_LT["weight_mode"] == "shift" and not FSR_LT["mixup"] and FSR_LT["relabel_weight"] == 0
     assert FSR.defaults["dictionary_size"] == 2000 and FSR.defaults["probe_size"] == 200
+
+
+def test_refuses_a_probe_batch_larger_than_the_dictionary():
+    hparams = resolve_hparams("fsr", {"dictionary_size": 100, "probe_size": 200})
+    with pytest.raises(UsageError) as err:
+        FSR.check_run(hparams, 30)
+    assert "probe_size=200" in str(err.value) and "dictionary_size=100" in str(err.value)
+    assert "\n" not in str(err.value)
+    FSR.check_run(resolve_hparams("fsr", {"dictionary_size": 100, "probe_size": 100}), 30)
+    FSR.check_run(resolve_hparams("fsr"), 30)
 
 
 # --- dictionary ---------------------------------------------------------------------------------
@@ -268,13 +281,165 @@ def test_rms_normalize_and_the_ema_logit_table():
     assert make_fsr(imbalanced_labels(), **FSR_LT).ema_logits is None
 
 
-def test_mixup_coefficients_and_targets():
-    x = torch.randn(64, 1, 4, 4)
-    t = F.one_hot(torch.randint(0, 5, (64,)), 5).float()
-    xm, tm = mixup(x, t, 0.5, torch.Generator().manual_seed(0))
-    m = tm.max(1).values  # coefficient of the own label (≥ 1/2) unless the partner shares it
-    assert (m >= 0.5).all() and torch.allclose(tm.sum(1), torch.ones(64))
-    assert xm.shape == x.shape
+@pytest.mark.parametrize("beta", [0.5, 2.0])
+def test_mixup_is_the_codes_mix_from_the_same_draws(beta):
+    """m = max(u^(1/β)/2, 1 − u^(1/β)/2) per sample, partner = a permutation (custom_ops.MixMode),
+    replayed from the same generator draws (u first, then the permutation)."""
+    n, c = 12, 5
+    x = torch.randn(n, 1, 3, 3, generator=torch.Generator().manual_seed(1))
+    t = F.one_hot(torch.arange(n) % c, c).float()
+    xm, tm = mixup(x, t, beta, torch.Generator().manual_seed(4))
+    replay = torch.Generator().manual_seed(4)
+    u, partner = torch.rand(n, generator=replay), torch.randperm(n, generator=replay)
+    assert not torch.equal(partner, torch.arange(n))
+    for i in range(n):
+        half = u[i].item() ** (1 / beta) / 2
+        m = max(half, 1 - half)
+        assert torch.allclose(xm[i], m * x[i] + (1 - m) * x[partner[i]], atol=1e-6)
+        assert torch.allclose(tm[i], m * t[i] + (1 - m) * t[partner[i]], atol=1e-6)
+
+
+def test_relabel_loss_reads_the_table_before_this_step_then_updates_it():
+    """Pseudo label softmax(rms(e_i)/T) of the table as it was; then e_i ← β·rms(e_i) + (1 − β)·z_i
+    (fsr.py `compute_pseudo_loss`: the loss uses the gathered `ema_logit`, the scatter comes after)."""
+    method = make_fsr(imbalanced_labels(), dictionary_size=40, relabel_momentum=0.1, relabel_temperature=2.0)
+    gen = torch.Generator().manual_seed(6)
+    table = torch.randn(96, NUM_CLASSES, generator=gen) * 3
+    method.ema_logits.copy_(table)
+    index = torch.tensor([1, 5, 9, 30])
+    z = torch.randn(4, NUM_CLASSES, generator=gen, requires_grad=True)
+    for active in (False, True):
+        method.ema_logits.copy_(table)
+        loss = method._relabel_loss(z, index, active)
+        old = table[index]
+        normed = old / (old.square().mean() + 1e-8).sqrt()  # RMS over the whole gathered b×C block
+        pseudo = normed.div(2.0).exp() / normed.div(2.0).exp().sum(1, keepdim=True)
+        log_p = z - z.exp().sum(1, keepdim=True).log()
+        want = 2.0 * -(pseudo * log_p).sum(1).mean() if active else torch.tensor(0.0)
+        assert loss.item() == pytest.approx(want.item(), rel=1e-5, abs=1e-7)
+        assert torch.allclose(method.ema_logits[index], 0.1 * normed + 0.9 * z.detach(), atol=1e-5)
+        untouched = torch.ones(96, dtype=torch.bool)
+        untouched[index] = False
+        assert torch.equal(method.ema_logits[untouched], table[untouched])
+    (grad,) = torch.autograd.grad(loss, z)  # pseudo labels are constants: p/b·(softmax(z) − pseudo)
+    assert torch.allclose(grad, 2.0 / 4 * (z.softmax(1) - pseudo).detach(), atol=1e-6)
+
+
+def test_ema_table_takes_the_mixed_training_logits(monkeypatch):
+    import methods.fsr as fsr_module
+
+    method = make_fsr(imbalanced_labels(), dictionary_size=40, probe_size=8)  # mixup on, MLP (no BN)
+    table = torch.randn(96, NUM_CLASSES, generator=torch.Generator().manual_seed(8))
+    method.ema_logits.copy_(table)
+    seen = {}
+
+    def spy(x, targets, beta, generator):
+        x_mix, t_mix = mixup(x, targets, beta, generator)
+        with torch.no_grad():
+            seen["z"] = method.model(x_mix)  # θ before the step
+        return x_mix, t_mix
+
+    monkeypatch.setattr(fsr_module, "mixup", spy)
+    index = torch.arange(20, 36)
+    method.train_step(step_batch(method, index), 0)
+    old = table[index]
+    want = 0.1 * old / (old.square().mean() + 1e-8).sqrt() + 0.9 * seen["z"]
+    assert torch.allclose(method.ema_logits[index], want, atol=1e-5)
+
+
+# --- the meta-margin pusher -----------------------------------------------------------------------
+def hand_meta_margin(costs, features, fast_fc, y):
+    """P_i = c_i − c_i^meta with c^meta = logsumexp(z_i) − z_{i,y_i}, z = h W^T + b (θ̂'s FC)."""
+    z = features @ fast_fc["weight"].T + fast_fc["bias"]
+    return costs - (z.exp().sum(1).log() - z[torch.arange(len(y)), y])
+
+
+def random_fc_case(method: FSR, index: torch.Tensor, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    k = method.model.fc.in_features
+    fast_fc = {"weight": torch.randn(NUM_CLASSES, k, generator=gen) * 0.2,
+               "bias": torch.randn(NUM_CLASSES, generator=gen)}
+    features = torch.randn(len(index), k, generator=gen) * 0.2
+    costs = torch.rand(len(index), generator=gen) * 3
+    return costs, features, fast_fc
+
+
+@pytest.mark.parametrize("lam", [0.9, 1.0])
+def test_update_scores_is_the_momentum_of_minus_the_meta_margin(lam):
+    labels = imbalanced_labels()
+    method = make_fsr(labels, dictionary_size=40, pusher_momentum=lam)
+    index = torch.tensor([3, 11, 20, 42, 57, 90])
+    costs, features, fast_fc = random_fc_case(method, index, seed=7)
+    previous = torch.randn(len(index), generator=torch.Generator().manual_seed(9))
+    method.scores[index] = previous
+    method._update_scores(index, costs, features, fast_fc, labels[index])
+    margin = hand_meta_margin(costs, features, fast_fc, labels[index])
+    assert (margin > 0).any() and (margin < 0).any()  # the sign matters in this case
+    # queue_beta < 1: r ← λ r + (1 − λ)(−P); queue_beta ≥ 1: r ← r + λ(−P) (fsr.py Queue._update_scores)
+    want = lam * previous + (1 - lam) * -margin if lam < 1 else previous + lam * -margin
+    assert torch.allclose(method.scores[index], want, atol=1e-5)
+    assert method.scored[index].all() and method.scored.sum() == len(index)
+
+
+def test_refresh_keeps_the_largest_momentum_meta_margin():
+    labels = imbalanced_labels()
+    method = make_fsr(labels, dictionary_size=40)
+    index = torch.arange(len(labels))
+    costs, features, fast_fc = random_fc_case(method, index, seed=11)
+    for _ in range(2):  # r = −(1 − 0.9²)·P: ranks as −P
+        method._update_scores(index, costs, features, fast_fc, labels)
+    method.on_epoch_start(1)
+    margin = hand_meta_margin(costs, features, fast_fc, labels)
+    d = method.dictionary
+    for c in range(NUM_CLASSES):
+        members = torch.nonzero(labels == c).squeeze(1).tolist()
+        largest = sorted(members, key=lambda i: -margin[i].item())[:10]
+        assert sorted(d.index[d.labels == c].tolist()) == sorted(largest)
+
+
+# --- diagnostics and evaluation -------------------------------------------------------------------
+def test_weight_statistics_only_for_epochs_that_applied_the_weights(monkeypatch):
+    method = make_fsr(imbalanced_labels(), dictionary_size=40, probe_size=8, meta_start_epoch=1)
+    seen = []
+    original = method._meta_weights
+    monkeypatch.setattr(method, "_meta_weights", lambda *a: (out := original(*a), seen.append(out[0]))[0])
+    for epoch in range(2):
+        seen.clear()
+        method.on_epoch_start(epoch)
+        method.train_epoch(epoch, [step_batch(method, torch.arange(s, s + 16)) for s in range(0, 48, 16)])
+        values = method.ctx.diagnostics.pop()
+        assert "meta_loss" in values and "dict_purity" in values
+        if epoch == 0:  # uniform 1/b applied: the meta weights' zeros describe nothing that happened
+            assert "zero_weight_pct" not in values and "relabel_acc" not in values  # nor the unused pseudo labels
+            assert any((w == 0).any() for w in seen)  # ... though the unused meta weights had some
+        else:
+            want = 100.0 * sum((w == 0).float().mean().item() for w in seen) / len(seen)
+            assert values["zero_weight_pct"] == pytest.approx(want, abs=1e-4)
+            assert "relabel_acc" in values
+
+
+def test_predict_uses_an_ema_of_the_weights_with_tf_decay():
+    """TF ExponentialMovingAverage(d, global_step): decay min(d, (1 + n)/(10 + n)) for update n;
+    BN running statistics are the raw model's. d = 0.5 so that the cap applies from n = 8."""
+    method = make_fsr(imbalanced_labels(), backbone="tiny_bn", dictionary_size=40, probe_size=8, ema_decay=0.5)
+    ema = {k: p.detach().clone() for k, p in method.model.named_parameters()}
+    for n in range(10):
+        start = 16 * (n % 6)
+        method.train_step(step_batch(method, torch.arange(start, start + 16)), 0)
+        decay = min(0.5, (1 + n) / (10 + n))
+        ema = {k: decay * ema[k] + (1 - decay) * p.detach() for k, p in method.model.named_parameters()}
+    reference = copy.deepcopy(method.model)
+    with torch.no_grad():
+        for k, p in reference.named_parameters():
+            p.copy_(ema[k])
+    reference.eval()
+    method.model.eval()
+    x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    running = method.model.bn.running_mean.clone()
+    got = method.predict(x)
+    assert torch.allclose(got, reference(x), atol=1e-5)
+    assert not torch.allclose(got, method.model(x), atol=1e-3)  # the EMA is not the raw model
+    assert torch.equal(method.model.bn.running_mean, running)
 
 
 # --- digits runs ----------------------------------------------------------------------------------

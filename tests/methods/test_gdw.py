@@ -1,10 +1,13 @@
 """GDW (methods/gdw.py): the zero-mean constraint, equal class weights reduce to MW-Net, the
 second stage's clip and L1 normalisation, the p clamp, one whole iteration against an
-independent first-order reference, and a digits run above chance.
+independent first-order reference, two iterations on a BatchNorm ResNet against a literal port of
+the official `main.py` (GGchen1997/GDW-NIPS2021 @ 9aa54d3), and a digits run above chance.
 
 GDW has no warm-up, so the 2-epoch golden run in test_methods.py (tests/golden/runs/gdw.json,
 `python tests/golden/regenerate.py gdw`) already covers its main phase.
 """
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,10 +15,14 @@ from helpers import digits_run
 from torch import nn
 from torch.func import functional_call, jvp
 
+from bench.core.specs import OptimSpec
 from bench.grid.presets import resolve_hparams
+from bench.nn.backbones import ResNet32
 from bench.train.engine import build_method, run_trial
 from methods import Batch
+from methods.base import Diagnostics, MethodContext
 from methods.gdw import (
+    GDW,
     GDW_CIFAR100,
     OMEGA_RANGE,
     clamped_probs,
@@ -167,6 +174,142 @@ def test_one_iteration_matches_a_first_order_reference(digits):
     assert max((expected[k] - with_first_stage[k]).abs().max() for k in names) > 1e-4  # the test can tell
     for a, b in zip(gdw.vnet.parameters(), vnet_grad):
         torch.testing.assert_close(a.grad, b, rtol=1e-4, atol=1e-9)
+
+
+# --- against a literal port of the official iteration, on a BatchNorm backbone ----------------------
+PORT_CLASSES = 5
+
+
+def set_param(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    """Replace a parameter by a plain tensor, as the official `MetaModule.set_param` does."""
+    *path, leaf = name.split(".")
+    for part in path:
+        module = getattr(module, part)
+    del module._parameters[leaf]
+    setattr(module, leaf, value)
+
+
+def official_gdw_iteration(model, vnet_net, optimizer_model, optimizer_vnet, inputs, targets, meta_batch,
+                           lr, outer_lr, clip):
+    """One iteration of `train()` in the official `main.py` (mode 'gdw', commit 9aa54d3), statement by
+    statement; `vnet_net` is VNet's linear1 → relu → linear2 (its forward adds the sigmoid)."""
+    vnet = lambda t: torch.sigmoid(vnet_net(t))  # noqa: E731
+    n, num_classes = len(targets), PORT_CLASSES
+    # 1. compute forward v_lambda
+    meta_model = copy.deepcopy(model)  # build_model(args) + load_state_dict(model.state_dict()), train mode
+    outputs = meta_model(inputs)
+    one_hot_label = torch.zeros(n, outputs.shape[1]).scatter_(1, targets.reshape(-1, 1), 1)
+    p = F.softmax(outputs, dim=1)
+    p.data = torch.clamp(p.data, 0, 0.999)
+    label_wise_error = p - one_hot_label
+    cost = F.cross_entropy(outputs, targets, reduction="none")
+    cost_v = torch.reshape(cost, (len(cost), 1))
+    v_lambda_t = vnet(cost_v.data).view(-1, 1)
+    v_lambda = v_lambda_t.clone()
+    for _ in range(num_classes - 1):
+        v_lambda = torch.cat([v_lambda, v_lambda_t.clone()], dim=1)
+    index = torch.arange(v_lambda.size(0))
+    v_lambda[index, targets] = (torch.sum(v_lambda * p.data, dim=1) - v_lambda[index, targets] * p.data[
+        index, targets]) / (1 - p.data[index, targets])
+    # 2. build the connection
+    meta_model.zero_grad()
+    grad1 = label_wise_error * v_lambda / label_wise_error.size()[0]
+    grad_sum = torch.sum(grad1)
+    grad_sum.backward(retain_graph=True)
+    meta_model.zero_grad()
+    names = [name for name, _ in meta_model.named_parameters()]
+    params = list(meta_model.parameters())
+    grad2 = torch.autograd.grad(outputs, params, grad_outputs=grad1, create_graph=True)
+    for name, param, grad in zip(names, params, grad2):  # meta_model.update_params(lr_inner=meta_lr, ...)
+        set_param(meta_model, name, param - lr * grad)
+    # 3. update vnet
+    inputs_val, targets_val = meta_batch
+    y_g_hat = meta_model(inputs_val)
+    l_g_meta = F.cross_entropy(y_g_hat, targets_val)
+    v_lambda.retain_grad()
+    optimizer_vnet.zero_grad()
+    l_g_meta.backward()
+    optimizer_vnet.step()
+    grad_info = v_lambda.grad.data
+    deno = torch.sum(torch.abs(grad_info))
+    update = torch.clamp(outer_lr * grad_info / deno, -clip, clip)
+    v_lambda.data = v_lambda.data - update.data
+    # 4. compute new forward w_new (the copy's forward is unused, as in the official code)
+    meta_model = copy.deepcopy(model)
+    outputs = meta_model(inputs)
+    with torch.no_grad():
+        w_new = torch.clamp(v_lambda.data, 1e-6, 1e6)
+    outputs = model(inputs)
+    p = F.softmax(outputs, dim=1)
+    p.data = torch.clamp(p.data, 0, 0.999)
+    label_wise_error = p - one_hot_label
+    index = torch.arange(w_new.size(0))
+    w_new[index, targets] = (torch.sum(w_new * p.data, dim=1) - w_new[index, targets] * p.data[
+        index, targets]) / (1 - p.data[index, targets])
+    # 5. update model param
+    optimizer_model.zero_grad()
+    grad1 = label_wise_error.data * w_new.data / label_wise_error.size()[0]
+    outputs.backward(grad1)
+    optimizer_model.step()
+    return update
+
+
+def port_setup(saturate: bool):
+    """GDW on ResNet-32's class with one block per stage (BatchNorm) on 8×8 inputs, two training and
+    two meta batches; `saturate` pushes class 0's probability past the 0.999 clamp for most samples."""
+    gen = torch.Generator().manual_seed(0)
+    train_y = torch.randint(0, PORT_CLASSES, (64,), generator=gen)
+    meta_y = torch.arange(PORT_CLASSES).repeat(4)
+    ctx = MethodContext(
+        num_classes=PORT_CLASSES, in_channels=1, image_size=8, epochs=2, batch_size=16, steps_per_epoch=4,
+        device=torch.device("cpu"), optim=OptimSpec(lr=0.1, momentum=0.9, weight_decay=5e-4),
+        train_y=train_y, noisy_counts=torch.bincount(train_y, minlength=PORT_CLASSES).tolist(),
+        model_factory=lambda: ResNet32(1, PORT_CLASSES, blocks_per_stage=1),
+        transform=lambda t, train=True, generator=None: t.float() / 255.0,
+        generator=gen, diagnostics=Diagnostics(train_y),
+        meta_x=torch.randint(0, 256, (len(meta_y), 1, 8, 8), dtype=torch.uint8, generator=gen), meta_y=meta_y,
+    )
+    torch.manual_seed(0)
+    method = GDW(ctx, resolve_hparams("gdw", {}))
+    if saturate:
+        with torch.no_grad():
+            method.model.fc.bias[0] += 14.0
+    batches = [(torch.randn(16, 1, 8, 8, generator=gen), train_y[16 * i : 16 * (i + 1)]) for i in range(2)]
+    metas = [(torch.randn(len(meta_y), 1, 8, 8, generator=gen), meta_y) for _ in range(2)]
+    return method, batches, metas
+
+
+@pytest.mark.parametrize("saturate", [False, True], ids=["plain", "clamped"])
+def test_two_iterations_match_a_literal_port_of_the_official_code_with_batchnorm(saturate):
+    method, batches, metas = port_setup(saturate)
+    model, vnet_net = copy.deepcopy(method.model), copy.deepcopy(method.vnet.net)
+    optimizer_model = torch.optim.SGD(model.parameters(), 0.1, momentum=0.9, weight_decay=5e-4)
+    optimizer_vnet = torch.optim.Adam(vnet_net.parameters(), 1e-3, weight_decay=1e-4)
+    hp = method.hp
+    meta_batches = iter(metas)
+    method.meta.next = lambda: next(meta_batches)
+    clipped = []
+    for (x, y), meta in zip(batches, metas):
+        if saturate:  # (a copy: a forward in train mode would move the port's BN statistics)
+            assert (clamped_probs(copy.deepcopy(model)(x), 1.0)[:, 0] > 0.999).float().mean() > 0.5
+        method.train_step(Batch(x, y), 0)
+        update = official_gdw_iteration(model, vnet_net, optimizer_model, optimizer_vnet, x, y, meta,
+                                        0.1, hp["omega_lr"], hp["omega_clip"])
+        clipped.append((update.abs() >= hp["omega_clip"]).any().item())
+    assert any(clipped)  # the second stage's clip is exercised
+
+    got, want = method.model.state_dict(), model.state_dict()
+    assert [k for k in got if "running" in k], "no BatchNorm statistics to compare"
+    for name in want:  # parameters, BN running mean/var and num_batches_tracked
+        torch.testing.assert_close(got[name], want[name], rtol=1e-5, atol=1e-6, msg=name)
+    for a, b in zip(method.vnet.net.parameters(), vnet_net.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    for got_opt, want_opt in ((method.optimizer, optimizer_model), (method.meta_optimizer, optimizer_vnet)):
+        got_state, want_state = got_opt.state_dict()["state"], want_opt.state_dict()["state"]
+        assert got_state.keys() == want_state.keys() and got_state
+        for i, entry in want_state.items():
+            for key, value in entry.items():
+                torch.testing.assert_close(got_state[i][key], value, rtol=1e-5, atol=1e-7, msg=f"{i} {key}")
 
 
 def test_cifar100_override_names_a_hyperparameter():

@@ -1,11 +1,17 @@
 """Balanced Softmax and DAL losses against their formulas, written out by hand."""
+import dataclasses
 import math
 
 import pytest
 import torch
+from helpers import digits_run
 
+from bench.core.errors import UsageError
+from bench.grid.presets import QUICK_RECIPE, make_run
+from bench.train.engine import build_method
 from methods.balanced_softmax import balanced_softmax_loss
-from methods.dal import dal_loss, dal_schedule
+from methods.dal import DAL, dal_loss, dal_schedule
+from noisytail_datasets import DataSpec, build_data
 
 
 def test_balanced_softmax_matches_prior_weighted_softmax():
@@ -41,6 +47,57 @@ def test_dal_schedule_q_linear_and_lambda_from_crossing():
     assert q > 1 and lam == pytest.approx((67 - t0) / (150 - t0))
     q, lam = dal_schedule(149, 150, 0.6, 1.5)
     assert q == pytest.approx(0.6 + 0.9 * 149 / 150) and lam < 1
+
+
+def reference_lambda(epoch: int, epochs: int, q_start: float, q_end: float) -> float:
+    """λ from q itself: q is linear in the epoch, so (e − t0)/(E − t0) = (q_e_now − 1)/(q_end − 1),
+    clipped at 0; and 0 for a schedule whose q never passes 1."""
+    if q_end <= 1.0:
+        return 0.0
+    q_now = q_start + (q_end - q_start) * epoch / epochs
+    return max(0.0, (q_now - 1.0) / (q_end - 1.0))
+
+
+@pytest.mark.parametrize("q_end", [0.6, 0.6000001, 0.9, 1.0, 1.5])
+@pytest.mark.parametrize("epochs", [10, 150])
+def test_dal_schedule_matches_an_independent_computation(q_end, epochs):
+    for epoch in range(epochs):
+        q, lam = dal_schedule(epoch, epochs, 0.6, q_end)
+        assert q == pytest.approx(0.6 + (q_end - 0.6) * epoch / epochs, rel=1e-12)
+        assert lam == pytest.approx(reference_lambda(epoch, epochs, 0.6, q_end), abs=1e-9), epoch
+        assert 0.0 <= lam < 1.0
+        if q <= 1.0:
+            assert lam == 0.0
+
+
+def test_dal_schedule_without_a_crossing_has_no_bootstrapping():
+    # the official formula gives λ = (0 − t0)/(E − t0) = 4.0 here (t0 = 13.3 > E = 10)
+    assert dal_schedule(0, 10, 0.6, 0.9) == (pytest.approx(0.6), 0.0)
+    assert all(dal_schedule(e, 10, 0.6, 0.6000001)[1] == 0.0 for e in range(10))
+
+
+def test_dal_loss_of_a_run_that_never_crosses_one_is_plain_gce():
+    cfg = digits_run("dal", epochs=10)
+    cfg = dataclasses.replace(cfg, hparams={**cfg.hparams, "q_end": 0.9})
+    method = build_method(cfg, build_data(cfg.data), torch.device("cpu"), torch.Generator().manual_seed(0))
+    z = torch.randn(8, 10, generator=torch.Generator().manual_seed(2))
+    y = torch.arange(8)
+    p_y = z.softmax(1).gather(1, y[:, None]).squeeze(1)
+    for epoch in (0, 5, 9):
+        q = 0.6 + 0.3 * epoch / 10
+        assert torch.allclose(method.loss(z, y, epoch), (1 - p_y ** q) / q, atol=1e-6)
+
+
+def test_dal_refuses_an_inverted_schedule_at_planning():
+    data = DataSpec(dataset="digits", imbalance=1, noise="sym", noise_rate=0.4)
+    with pytest.raises(UsageError) as err:
+        make_run(data, "dal", QUICK_RECIPE, seed=0, epochs=10, hparams={"q_start": 0.9, "q_end": 0.6})
+    message = str(err.value)
+    assert "q_end=0.6" in message and "q_start=0.9" in message and "\n" not in message
+    with pytest.raises(UsageError, match="q_end"):
+        DAL.check_run({"q_start": 1.5, "q_end": 1.2}, 10)
+    for q_end in (0.6, 0.9, 1.5):  # constant or rising q is fine
+        make_run(data, "dal", QUICK_RECIPE, seed=0, epochs=10, hparams={"q_start": 0.6, "q_end": q_end})
 
 
 def test_dal_loss_formula():

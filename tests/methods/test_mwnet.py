@@ -1,26 +1,119 @@
-"""MW-Net: one step equals the official three-step procedure, weighting rules, LT options."""
+"""MW-Net: one step equals the official three-step procedure, one meta step against a literal
+port of the official virtual/meta step and a hand-written optimiser step, weighting rules, the
+LT and WRN-28-10 settings.
+
+The models are ResNet-32's class with one block per stage (BatchNorm included) on 8×8 inputs,
+so that a step takes milliseconds.
+"""
 import copy
 
 import pytest
 import torch
 import torch.nn.functional as F
 from helpers import digits_run
-from torch.func import functional_call
+from torch import Tensor, nn
 
+from bench.core.specs import OptimSpec
 from bench.grid.presets import resolve_hparams
-from bench.train.engine import build_method, run_trial
+from bench.nn.backbones import ResNet32
+from bench.train.engine import run_trial
 from methods import Batch
-from methods.mwnet import MWNET_LT, WeightNet, weighted_mean
-from noisytail_datasets import build_data
+from methods.base import Diagnostics, MethodContext
+from methods.mwnet import MWNET_LT, MWNET_WRN, MWNet, WeightNet, build_meta_optimizer, weighted_mean
+
+CLASSES = 4
 
 
-def make_mwnet(**hp):
-    cfg = digits_run("mwnet").with_(hparams=resolve_hparams("mwnet", hp), backbone="resnet32")  # with BatchNorm
-    bundle = build_data(cfg.data)
-    method = build_method(cfg, bundle, torch.device("cpu"), torch.Generator().manual_seed(0))
-    x = method.ctx.transform(bundle.train_x[:32], train=False)
-    xm = method.ctx.transform(bundle.meta_x[:20], train=False)
-    return method, Batch(x=x, y=bundle.train_y[:32]), (xm, bundle.meta_y[:20])
+def make_mwnet(**hp) -> tuple[MWNet, Batch, tuple[Tensor, Tensor]]:
+    """MW-Net on a one-block-per-stage ResNet-32 with a fixed seed, a training and a meta batch."""
+    gen = torch.Generator().manual_seed(0)
+    train_y = torch.randint(0, CLASSES, (64,), generator=gen)
+    meta_y = torch.arange(CLASSES).repeat(5)
+    ctx = MethodContext(
+        num_classes=CLASSES, in_channels=1, image_size=8, epochs=2, batch_size=16, steps_per_epoch=4,
+        device=torch.device("cpu"), optim=OptimSpec(lr=0.1, momentum=0.9, weight_decay=5e-4),
+        train_y=train_y, noisy_counts=torch.bincount(train_y, minlength=CLASSES).tolist(),
+        model_factory=lambda: ResNet32(1, CLASSES, blocks_per_stage=1),
+        transform=lambda t, train=True, generator=None: t.float() / 255.0,
+        generator=gen, diagnostics=Diagnostics(train_y),
+        meta_x=torch.randint(0, 256, (len(meta_y), 1, 8, 8), dtype=torch.uint8, generator=gen), meta_y=meta_y,
+    )
+    torch.manual_seed(0)
+    method = MWNet(ctx, resolve_hparams("mwnet", hp))
+    x = torch.randn(16, 1, 8, 8, generator=gen)
+    xm = torch.randn(len(meta_y), 1, 8, 8, generator=gen)
+    return method, Batch(x=x, y=train_y[:16]), (xm, meta_y)
+
+
+def reference_weighted_loss(losses: Tensor, v: Tensor, norm: str) -> Tensor:
+    """The scripts' weighted loss, written out: Σvℓ/n (noise script) or Σvℓ/Σv (LT, WRN)."""
+    return (v * losses).sum() / (len(losses) if norm == "mean" else v.sum())
+
+
+def vnet_forward(phi: list[Tensor], losses: Tensor) -> Tensor:
+    """VNet(ℓ) = sigmoid(W2·relu(W1·ℓ + b1) + b2) from explicit parameters (official `VNet`)."""
+    w1, b1, w2, b2 = phi
+    return torch.sigmoid(F.linear(F.relu(F.linear(losses[:, None], w1, b1)), w2, b2)).squeeze(1)
+
+
+def set_param(module: nn.Module, name: str, value: Tensor) -> None:
+    """Replace a parameter by a plain tensor, as the official `MetaModule.set_param` does."""
+    *path, leaf = name.split(".")
+    for part in path:
+        module = getattr(module, part)
+    del module._parameters[leaf]
+    setattr(module, leaf, value)
+
+
+def official_meta_gradient(method: MWNet, batch: Batch, meta: tuple[Tensor, Tensor]) -> list[Tensor]:
+    """∂L_meta/∂φ as the official scripts compute it: a throw-away copy of the model, the weighted
+    loss, `autograd.grad(create_graph=True)`, `update_params` (θ̂ = θ − α·g on the copy), the meta
+    forward of the copy in train mode, backward to φ."""
+    hp = method.hp
+    twin = copy.deepcopy(method.model)
+    phi = [p.detach().clone().requires_grad_() for p in method.vnet.parameters()]
+    losses = F.cross_entropy(twin(batch.x), batch.y, reduction="none")
+    v = vnet_forward(phi, losses.detach() if hp["detach_loss_input"] else losses)
+    loss = reference_weighted_loss(losses, v, hp["weight_norm"])
+    names = [n for n, _ in twin.named_parameters()]
+    grads = torch.autograd.grad(loss, list(twin.parameters()), create_graph=True)
+    lr = method.optimizer.param_groups[0]["lr"]
+    for name, p, g in zip(names, list(twin.parameters()), grads):
+        set_param(twin, name, p - lr * g)
+    meta_loss = F.cross_entropy(twin(meta[0]), meta[1])
+    return list(torch.autograd.grad(meta_loss, phi))
+
+
+def first_optimizer_step(phi: Tensor, grad: Tensor, hp: dict) -> Tensor:
+    """φ after the first step of the meta optimiser, written out: Adam's bias-corrected first
+    step is lr·g'/(|g'| + eps); SGD's first momentum buffer is g' (Nesterov: g' + μ·g')."""
+    g = grad + hp["meta_weight_decay"] * phi
+    if hp["meta_optimizer"] == "adam":
+        return phi - hp["meta_lr"] * g / (g.abs() + 1e-8)
+    step = g + hp["meta_momentum"] * g if hp["meta_nesterov"] else g
+    return phi - hp["meta_lr"] * step
+
+
+@pytest.mark.parametrize("hp", [{}, MWNET_LT, MWNET_WRN], ids=["noise", "lt", "wrn"])
+def test_one_meta_step_moves_phi_by_the_official_meta_gradient(hp):
+    method, batch, meta = make_mwnet(**hp)
+    method.meta.next = lambda: meta
+    phi0 = [p.detach().clone() for p in method.vnet.parameters()]
+    theta0 = {k: t.clone() for k, t in method.model.state_dict().items()}
+    want_grads = official_meta_gradient(method, batch, meta)
+
+    logits = method.model(batch.x)
+    theta0_after_forward = {k: t.clone() for k, t in method.model.state_dict().items()}
+    method.meta_step(method.virtual_step(batch, logits, F.cross_entropy(logits, batch.y, reduction="none")))
+    for p, want in zip(method.vnet.parameters(), want_grads):
+        assert want.abs().max() > 0
+        torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-9)
+    for p, p0, want in zip(method.vnet.parameters(), phi0, want_grads):
+        torch.testing.assert_close(p.detach(), first_optimizer_step(p0, want, method.hp), rtol=1e-5, atol=1e-8)
+    # the virtual and meta forwards leave θ and the BN statistics alone (only the real forward counts)
+    for k, t in method.model.state_dict().items():
+        assert torch.equal(t, theta0_after_forward[k]), k
+    assert not torch.equal(theta0["bn1.running_mean"], theta0_after_forward["bn1.running_mean"])
 
 
 def official_step(model, vnet, opt, meta_opt, batch, meta, lr, norm, detach):
@@ -28,30 +121,30 @@ def official_step(model, vnet, opt, meta_opt, batch, meta, lr, norm, detach):
     twin = copy.deepcopy(model)
     losses = F.cross_entropy(twin(batch.x), batch.y, reduction="none")
     v = vnet(losses.detach() if detach else losses)
-    loss = weighted_mean(losses, v, norm)
+    loss = reference_weighted_loss(losses, v, norm)
     names = [n for n, _ in twin.named_parameters()]
     grads = torch.autograd.grad(loss, list(twin.parameters()), create_graph=True)
-    fast = {n: p - lr * g for n, p, g in zip(names, twin.parameters(), grads)}
-    meta_loss = F.cross_entropy(functional_call(twin, {**fast, **dict(twin.named_buffers())}, (meta[0],)), meta[1])
+    for name, p, g in zip(names, list(twin.parameters()), grads):
+        set_param(twin, name, p - lr * g)
+    meta_loss = F.cross_entropy(twin(meta[0]), meta[1])
     meta_opt.zero_grad()
     meta_loss.backward()
     meta_opt.step()
     losses = F.cross_entropy(model(batch.x), batch.y, reduction="none")
     with torch.no_grad():
         v = vnet(losses)
-    loss = weighted_mean(losses, v, norm)
+    loss = reference_weighted_loss(losses, v, norm)
     opt.zero_grad()
     loss.backward()
     opt.step()
 
 
-@pytest.mark.parametrize("hp", [{}, MWNET_LT], ids=["noise", "lt"])
+@pytest.mark.parametrize("hp", [{}, MWNET_LT, MWNET_WRN], ids=["noise", "lt", "wrn"])
 def test_one_shared_forward_step_equals_the_official_two_forward_step(hp):
     method, batch, meta = make_mwnet(**hp)
     model, vnet = copy.deepcopy(method.model), copy.deepcopy(method.vnet)
+    vnet_start = copy.deepcopy(method.vnet)
     opt = method.ctx.build_optimizer(model.parameters())
-    from methods.mwnet import build_meta_optimizer
-
     meta_opt = build_meta_optimizer(vnet.parameters(), method.hp)
     method.meta.next = lambda: meta
     for _ in range(2):
@@ -62,7 +155,22 @@ def test_one_shared_forward_step_equals_the_official_two_forward_step(hp):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
     for a, b in zip(method.vnet.parameters(), vnet.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    assert any(not torch.equal(a, b) for a, b in zip(vnet.parameters(), WeightNet().parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(vnet.parameters(), vnet_start.parameters()))  # V learned
+
+
+def test_wrn_setting_names_valid_hyperparameters_and_builds_the_scripts_meta_optimizer():
+    """`train_WRN-28-10_Meta_PGC.py`: SGD(vnet, 1e-3, momentum 0.9, nesterov, wd 5e-4), Σv, detached input,
+    `next(iter(train_meta_loader))` every step."""
+    assert resolve_hparams("mwnet", MWNET_WRN) == {**MWNet.defaults, **MWNET_WRN}
+    resolve_hparams("famus", MWNET_WRN)  # the famus-table1 preset gives it to FaMUS too
+    method, _, _ = make_mwnet(**MWNET_WRN)
+    opt = method.meta_optimizer
+    assert type(opt) is torch.optim.SGD
+    group = opt.param_groups[0]
+    assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (1e-3, 0.9, True, 5e-4)
+    assert group["dampening"] == 0
+    assert method.hp["weight_norm"] == "sum" and method.hp["detach_loss_input"] is True
+    assert method.meta.mode == "random"
 
 
 def test_weighting_rules():

@@ -1,3 +1,9 @@
+import hashlib
+import json
+from dataclasses import replace
+
+import pytest
+
 from bench.core.specs import OptimSpec, ScheduleSpec
 from bench.train.config import RunConfig
 from noisytail_datasets import DataSpec
@@ -28,3 +34,39 @@ def test_run_id_ignores_preset_but_not_hparams_or_protocol():
     assert make(data=DataSpec(dataset="digits", imbalance=10, noise="sym", noise_rate=0.2)).run_id != base.run_id
     assert make(optim=OptimSpec(lr=0.1)).run_id != base.run_id
     assert len(base.run_id) == 12 and base.run_id == make().run_id
+
+
+# run id of make() before DataSpec had pad_mode / normalisation / noise_sampling (commit 2996380)
+OLD_RUN_ID = "96ed12cd6b6f"
+LATER_DEFAULTS = {"pad_mode": "constant", "normalisation": "dataset", "noise_sampling": "independent"}
+
+
+def test_new_data_fields_at_their_defaults_keep_old_run_ids():
+    cfg = make()
+    assert cfg.run_id == OLD_RUN_ID
+    # independent: the hash of the payload as it was written before the fields existed
+    payload = cfg.to_dict()
+    del payload["preset"], payload["speed"]
+    for name in LATER_DEFAULTS:
+        del payload["data"][name]
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    assert hashlib.sha256(canonical.encode()).hexdigest()[:12] == OLD_RUN_ID
+
+
+def test_old_records_without_the_new_fields_are_read():
+    old = make().to_dict()
+    for name in LATER_DEFAULTS:
+        del old["data"][name]
+    cfg = RunConfig.from_dict(old)
+    assert cfg == make() and cfg.run_id == OLD_RUN_ID
+    assert {k: getattr(cfg.data, k) for k in LATER_DEFAULTS} == LATER_DEFAULTS
+
+
+@pytest.mark.parametrize("name,value", [("pad_mode", "reflect"), ("normalisation", "mwnet"),
+                                        ("noise_sampling", "exact")])
+def test_non_default_data_fields_change_the_run_id_and_are_recorded(name, value):
+    cfg = make(data=replace(make().data, **{name: value}))
+    assert cfg.run_id != OLD_RUN_ID
+    assert cfg.to_dict()["data"][name] == value  # the run record holds the whole config
+    again = RunConfig.from_dict(cfg.to_dict())
+    assert again == cfg and again.run_id == cfg.run_id

@@ -63,7 +63,8 @@ def test_context_never_carries_clean_labels_and_meta_set_only_on_request():
     cfg = digits_run()
     bundle = build_data(cfg.data)
     for name in METHODS:
-        method = build_method(cfg.with_(method=name, hparams=dict(METHODS.get(name).defaults)),
+        cls = METHODS.get(name)
+        method = build_method(cfg.with_(method=name, hparams=cls.resolve_hparams(cls.short_run)),
                               bundle, torch.device("cpu"), torch.Generator().manual_seed(0))
         has_meta = method.ctx.meta_x is not None
         assert has_meta == type(method).uses_meta_set

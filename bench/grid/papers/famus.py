@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from bench.core.specs import OptimSpec, ScheduleSpec
 from bench.grid.layout import PAPERS, Layout, Paper, add_layout, columns
-from bench.grid.papers.gdw import CIFARS, META_1000
+from bench.grid.papers.gdw import CIFARS, META_1000, MWNET_IMAGES
 from bench.grid.presets import PRESETS, Preset, Recipe
 from methods.famus import FAMUS_LT
-from methods.mwnet import MWNET_LT
+from methods.mwnet import MWNET_LT, MWNET_WRN
 
 PAPER = "famus"
 PAPERS.add(PAPER, Paper(PAPER, "FaMUS"))
@@ -29,11 +29,15 @@ FAMUS_LT_RECIPE = Recipe(
     schedule=ScheduleSpec(name="multistep", milestones=(160, 180), gamma=0.1),
 )
 
+# Table 1 ran MW-Net's WRN-28-10 script (`train_WRN-28-10_Meta_PGC.py`), so both rows use its V
+# optimiser, Σv normalisation and fresh meta batches (MWNET_WRN), and its image pipeline.
 PRESETS.add("famus-table1", Preset(
-    description="FaMUS Table 1: MW-Net with/without FaMUS, CIFAR-10/100 uniform noise, WRN-28-10, 20K iterations",
+    description="FaMUS Table 1: MW-Net with/without FaMUS, CIFAR-10/100 uniform noise, WRN-28-10, 20K iterations, "
+                "MW-Net's WRN script",
     datasets=CIFARS, recipe=FAMUS_T1_RECIPE, noise="sym", imbalances=(1,), noise_rates=(0.2, 0.4, 0.6),
     seeds=(0, 1, 2), order="meta-noise-lt", meta_per_class_by_dataset=META_1000,
-    methods=("mwnet", "famus"), source="FaMUS Table 1",
+    methods=("mwnet", "famus"), method_hparams={"mwnet": MWNET_WRN, "famus": MWNET_WRN},
+    source="FaMUS Table 1", **MWNET_IMAGES,
 ))
 add_layout(Layout(
     name="famus-table1", title="FaMUS Table 1: MW-Net with and without FaMUS, uniform noise, WRN-28-10, best epoch",
@@ -46,7 +50,7 @@ PRESETS.add("famus-table8", Preset(
     description="FaMUS Table 8: long-tailed CIFAR-10/100 rho {100, 50, 20, 10}, 10 clean images/class, ResNet-32",
     datasets=CIFARS, recipe=FAMUS_LT_RECIPE, noise="none", imbalances=(100, 50, 20, 10), noise_rates=(0.0,),
     seeds=(0, 1, 2), order="meta-noise-lt", meta_per_class=10, methods=("ce", "mwnet", "famus"),
-    method_hparams={"mwnet": MWNET_LT, "famus": {**MWNET_LT, **FAMUS_LT}}, source="FaMUS Table 8",
+    method_hparams={"mwnet": MWNET_LT, "famus": {**MWNET_LT, **FAMUS_LT}}, source="FaMUS Table 8", **MWNET_IMAGES,
 ))
 add_layout(Layout(
     name="famus-table8", title="FaMUS Table 8: clean long-tailed CIFAR, ResNet-32",

@@ -21,8 +21,11 @@ GDW_RECIPE = Recipe(
     backbone="resnet32", epochs=80, batch_size=100,
     optim=OptimSpec(lr=0.1, momentum=0.9, weight_decay=5e-4), schedule=ScheduleSpec(name="cosine"),
 )
+#: MW-Net's and GDW's scripts pad by reflection before the random crop and normalise with MW-Net's
+#: constants (methods.md §5.2, §7.2)
+MWNET_IMAGES = dict(pad_mode="reflect", normalisation="mwnet")
 _COMMON = dict(datasets=CIFARS, recipe=GDW_RECIPE, order="meta-noise-lt", meta_per_class_by_dataset=META_1000,
-               seeds=(0, 1, 2, 3, 4), methods=("ce", "mwnet", "gdw"))
+               seeds=(0, 1, 2, 3, 4), methods=("ce", "mwnet", "gdw"), **MWNET_IMAGES)
 #: how Tables 2–4 print our methods
 NAMES = {"ce": ("BaseModel",), "mwnet": ("MWNet",), "gdw": ("GDW",)}
 
