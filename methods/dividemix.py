@@ -8,8 +8,28 @@ split made by B and vice versa, one MixMatch iteration per labeled batch of 64:
 co-refined labeled targets, co-guessed unlabeled targets, sharpening, MixMatch, L_x + ramped
 λ_u·L_u + uniform-prior regulariser. Prediction is the sum of both nets' logits.
 
-`dividemix_bs` adds log(noisy class counts) to the logits inside the training losses
-(Balanced Softmax), the "DivideMix+Balanced-Softmax" baseline of Dynamic Loss Tables 2/3.
+`dividemix_bs` is the "DivideMix+Balanced-Softmax" baseline of Dynamic Loss Tables 2/3: the
+supervised losses (warm-up CE and L_x) are Balanced Softmax, on logits + log(noisy class
+counts); L_u and the uniform-prior regulariser R stay on the raw logits, like the co-guessed
+targets L_u compares them with and the test-time prediction R is meant to balance. Adjusting the
+logits of R as well corrects for the long tail twice: R then balances softmax(z + log π), i.e. it
+pushes the raw prediction towards the inverse prior. Measured on a bias-only toy (`mixmatch_loss`
+on logits = a learned bias b ∈ R^10; labeled targets the one-hot labels of CIFAR-10-LT ρ=100
+(5000 … 50, 12,406 rows), unlabeled targets sharpened softmax(b); b starts at log π, as a CE
+warm-up leaves it; 150 full-batch SGD steps, lr 0.1, momentum 0.9; test-time prior softmax(b)),
+max/min of softmax(b), old (L_x, L_u and R all on adjusted logits) → now (L_x only):
+λ_u = 0: 20.7 → 1.002; λ_u = 25: 326 → 1.002. Balanced Softmax alone (L_x only) has its optimum
+at the balanced prior (ratio 1). tests/methods/test_dividemix.py runs this toy. Its L_u sees no
+per-sample information, so there it is a pure sharpening force on the marginal: with λ_u ≥ 50, or
+λ_u = 25 and a larger step (lr ≥ 0.3), the toy settles at other fixed points in both versions
+(now: max/min ≈ 12–47); it shows where the prior enters, not how strong L_u may be.
+On real runs this is not yet the whole story. Digits, MLP, sym 40 % noise, 15 epochs, 2 seeds,
+max/min over classes of the mean test softmax: at ρ = 10 the old variant ≈ 4, this one 31–44
+(plain DivideMix 24–26, Balanced Softmax 3–5); at ρ = 100 the old one reaches tail/head ≈ 1e5,
+this one 30–64, and this one with λ_u = 0 ≈ 5 (with the best accuracy). So on real data L_u on
+the raw logits, fed by mixed rows whose targets carry the head-heavy labeled set, still pulls
+the prediction towards the head. Which placement of L_u is right needs a CIFAR-10-LT
+measurement (unmeasured here); `lambda_u` is the knob meanwhile.
 
 Harness choices (departures from the official loop, none changes the algorithm):
 - warm-up trains both nets on the same engine batches (official: one shuffled pass per net);
@@ -17,7 +37,8 @@ Harness choices (departures from the official loop, none changes the algorithm):
 - after warm-up the engine's batches are not drawn (that would augment data nobody uses); the
   MixMatch iterations' timings replace the stream's `intervals`, and the LR is the one set at the
   epoch start (the official schedule is per-epoch anyway);
-- the GMM gets a fixed `random_state` (official: unseeded) so runs are bit-identical;
+- the GMM gets a fixed `random_state` (official: unseeded) so runs are bit-identical, and is fitted
+  on float64 losses (official: a float32 tensor; the posteriors differ by ~1e-8);
 - an empty unlabeled set falls back to the whole training set, an empty labeled set skips the
   net's epoch (the official code would crash on either).
 """
@@ -111,9 +132,42 @@ def negative_entropy(logits: torch.Tensor) -> torch.Tensor:
     return (log_p.exp() * log_p).sum(dim=1).mean()
 
 
+def warmup_loss(logits: torch.Tensor, y: torch.Tensor, neg_entropy: bool,
+                log_prior: torch.Tensor | None = None) -> torch.Tensor:
+    """The warm-up loss of one batch: mean CE, plus `negative_entropy` when `neg_entropy` (the
+    official asym-noise switch). `log_prior` (dividemix_bs): the CE is on `logits + log_prior`
+    (Balanced Softmax); the confidence penalty stays on the raw logits, the test-time prediction."""
+    adjusted = logits if log_prior is None else logits + log_prior
+    loss = F.cross_entropy(adjusted, y)
+    return loss + negative_entropy(logits) if neg_entropy else loss
+
+
+def mixmatch_loss(logits: torch.Tensor, targets: torch.Tensor, n_x: int, lambda_u: float, uniform_prior: bool,
+                  log_prior: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """DivideMix's loss on one mixed batch (rows [:n_x] labeled, the rest unlabeled), by part:
+    `loss_x` = −mean Σ t̃ log softmax(z) on the labeled rows, `loss_u` = mean ‖softmax(z) − t̃‖²
+    on the unlabeled rows (over samples and classes), `penalty` = R (uniform prior, batch-mean
+    softmax over all rows; 0 when `uniform_prior` is off) and `loss` = loss_x + lambda_u·loss_u
+    + penalty, with `lambda_u` the ramped weight λ_u(t).
+
+    `log_prior` (dividemix_bs): L_x is on `logits + log_prior` (Balanced Softmax); L_u and R stay
+    on the raw logits. The unlabeled targets are co-guessed from raw logits, and R asks the
+    test-time (raw) prediction to be balanced: on adjusted logits, R would ask the *adjusted*
+    prediction to be balanced, i.e. push the raw one towards the inverse prior (module docstring)."""
+    logits_x = logits[:n_x] if log_prior is None else logits[:n_x] + log_prior
+    loss_x = -(logits_x.log_softmax(1) * targets[:n_x]).sum(1).mean()
+    loss_u = (logits[n_x:].softmax(1) - targets[n_x:]).pow(2).mean()
+    penalty = uniform_prior_penalty(logits) if uniform_prior else logits.new_zeros(())
+    return {"loss": loss_x + lambda_u * loss_u + penalty, "loss_x": loss_x, "loss_u": loss_u, "penalty": penalty}
+
+
 # --- the method -------------------------------------------------------------------------------
 @METHODS.register("dividemix", "two nets, GMM co-divide + MixMatch co-training (Li et al. 2020)")
 class DivideMix(Method):
+    """The official DivideMix (module docstring): CE warm-up (`warmup_loss`), per-epoch GMM
+    co-divide, then MixMatch co-training with `mixmatch_loss` (L_x + λ_u(t)·L_u + R), every loss on
+    the raw logits. R (`uniform_prior`) assumes balanced classes (methods.md §4.3)."""
+
     display_name = "DivideMix"
     colour = "#ff7f0e"
     order = 30
@@ -144,8 +198,8 @@ class DivideMix(Method):
         "gmm_seed": Range(ge=0),
         "eval_batch_size": Range(ge=1),
     }
-    dataset_defaults = {"cifar100": DIVIDEMIX_CIFAR100}
-    short_run = {"warmup_epochs": 1}
+    dataset_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {"cifar100": DIVIDEMIX_CIFAR100}
+    short_run: ClassVar[Mapping[str, Any]] = {"warmup_epochs": 1}
     main_phase_from = "warmup_epochs"
     state_attrs = ("model", "optimizer", "model_b", "optimizer_b", "clean_prob", "loss_history")
     uses_indices = True
@@ -222,15 +276,14 @@ class DivideMix(Method):
         return sum(losses) / max(len(losses), 1)
 
     # --- warm-up ----------------------------------------------------------------------------
-    def train_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits as the training losses see them (dividemix_bs adds the log prior)."""
-        return logits + self.log_prior if self.logit_adjusted else logits
+    @property
+    def training_log_prior(self) -> torch.Tensor | None:
+        """The log prior the warm-up CE and L_x add to the logits (dividemix_bs), else None."""
+        return self.log_prior if self.logit_adjusted else None
 
     def warmup_step(self, net: nn.Module, opt: torch.optim.Optimizer, batch: Batch) -> torch.Tensor:
-        logits = self.train_logits(self.forward(batch.x, net))
-        loss = F.cross_entropy(logits, batch.y)
-        if self.hp["neg_entropy_warmup"]:
-            loss = loss + negative_entropy(logits)
+        loss = warmup_loss(self.forward(batch.x, net), batch.y, self.hp["neg_entropy_warmup"],
+                           self.training_log_prior)
         self.sgd_step(loss, opt)
         return loss.detach()
 
@@ -320,13 +373,9 @@ class DivideMix(Method):
         lam = float(torch.distributions.Beta(hp["alpha"], hp["alpha"]).sample())
         inputs, targets = mixmatch(torch.cat([x1, x2, u1, u2]),
                                    torch.cat([targets_x, targets_x, targets_u, targets_u]), lam, ctx.generator)
-        logits = self.train_logits(self.forward(inputs, net))
-        n_x = 2 * len(x_index)
-        loss_x = -(logits[:n_x].log_softmax(1) * targets[:n_x]).sum(1).mean()
-        loss_u = (logits[n_x:].softmax(1) - targets[n_x:]).pow(2).mean()
-        loss = loss_x + lambda_u_ramp(hp["lambda_u"], progress, hp["warmup_epochs"], hp["rampup_epochs"]) * loss_u
-        if hp["uniform_prior"]:
-            loss = loss + uniform_prior_penalty(logits)
+        lambda_u = lambda_u_ramp(hp["lambda_u"], progress, hp["warmup_epochs"], hp["rampup_epochs"])
+        loss = mixmatch_loss(self.forward(inputs, net), targets, 2 * len(x_index), lambda_u, hp["uniform_prior"],
+                             self.training_log_prior)["loss"]
         self.sgd_step(loss, opt)
         return loss.detach()
 
@@ -356,10 +405,12 @@ class DivideMix(Method):
         )
 
 
-@METHODS.register("dividemix_bs", "DivideMix with log noisy class prior added to training logits")
+@METHODS.register("dividemix_bs", "DivideMix with Balanced Softmax (log noisy class prior) in warm-up CE and L_x")
 class DivideMixBalancedSoftmax(DivideMix):
-    """Balanced Softmax inside every training loss (warm-up CE, L_x, L_u, R); co-divide,
-    co-guessing, co-refinement and prediction use the raw logits."""
+    """Balanced Softmax in the supervised losses only: warm-up CE and L_x are on logits +
+    log(noisy class counts). L_u, R, the warm-up confidence penalty (asym noise), co-divide,
+    co-guessing, co-refinement and prediction use the raw logits (module docstring: R on adjusted
+    logits would correct for the long tail a second time)."""
 
     display_name = "DivideMix + BS"
     colour = "#b8860b"

@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from bench.core.specs import OptimSpec, ScheduleSpec
 from bench.grid.presets import resolve_hparams
+from bench.nn.backbones import ResNet32
 from bench.train.config import RunConfig
 from bench.train.engine import run_trial
 from methods import METHODS
+from methods.base import Diagnostics, MethodContext
 from methods.famus import FAMUS_CODE
 from noisytail_datasets import DataSpec
 
@@ -89,3 +92,21 @@ def assert_matches_golden(name: str, got: dict[str, list]) -> None:
     assert path.exists(), f"no golden numbers for '{name}': run python tests/golden/regenerate.py {name}"
     for key, values in json.loads(path.read_text()).items():
         assert got[key] == pytest.approx(values, abs=1e-4), key
+
+
+def small_resnet_context(classes: int, meta_repeats: int, seed: int = 0) -> MethodContext:
+    """A MethodContext for unit tests of the look-ahead methods on BatchNorm: a one-block-per-stage
+    ResNet-32 on random 8×8 images, 64 training labels, `meta_repeats` meta images per class, SGD
+    0.1 / 0.9 / 5e-4, a generator seeded with `seed`."""
+    gen = torch.Generator().manual_seed(seed)
+    train_y = torch.randint(0, classes, (64,), generator=gen)
+    meta_y = torch.arange(classes).repeat(meta_repeats)
+    return MethodContext(
+        num_classes=classes, in_channels=1, image_size=8, epochs=2, batch_size=16, steps_per_epoch=4,
+        device=torch.device("cpu"), optim=OptimSpec(lr=0.1, momentum=0.9, weight_decay=5e-4),
+        train_y=train_y, noisy_counts=torch.bincount(train_y, minlength=classes).tolist(),
+        model_factory=lambda: ResNet32(1, classes, blocks_per_stage=1),
+        transform=lambda t, train=True, generator=None: t.float() / 255.0,
+        generator=gen, diagnostics=Diagnostics(train_y),
+        meta_x=torch.randint(0, 256, (len(meta_y), 1, 8, 8), dtype=torch.uint8, generator=gen), meta_y=meta_y,
+    )

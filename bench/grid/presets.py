@@ -105,7 +105,7 @@ QUICK_RECIPE = Recipe(
 )
 DEFAULT_RECIPES.add("digits", QUICK_RECIPE)
 PRESETS.add("quick", Preset(
-    description="smoke grid: digits, MLP, every method, rho {1,10} x sym {0,0.4}, 1 seed, 3 epochs",
+    description="smoke grid: digits, MLP, every default method, rho {1,10} x sym {0,0.4}, 1 seed, 3 epochs",
     datasets=("digits",), recipe=QUICK_RECIPE, noise="sym",
     imbalances=(1, 10), noise_rates=(0.0, 0.4), seeds=(0,),
     short_run=True,  # warm-up phases shortened so that 3 epochs reach every method's main phase

@@ -12,7 +12,8 @@ from typing import Any
 
 RUN_COLUMNS = [
     "run_id", "preset", "dataset", "backbone", "method", "imbalance", "noise", "noise_rate",
-    "order", "pad_mode", "normalisation", "noise_sampling", "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
+    "order", "pad_mode", "normalisation", "noise_sampling",
+    "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
     "last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc", "sec_per_iter",
     "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb", "colocated", "speed", "meta_set_used", "device",
     "git_commit", "finished_at", "hparams", "error",

@@ -57,7 +57,8 @@ def test_run_one_refuses_a_run_that_never_leaves_warm_up(capsys, tmp_path, metho
     """digits' recipe has 3 epochs: the defaults' warm-ups would make each of these CE."""
     out = tmp_path / "one"
     refused(capsys, ["run", "one", "--method", method, "--dataset", "digits", "--out", str(out)],
-            f"method '{method}': {key}={value} but the run has 3 epoch(s)", "--short-run", f"at least {value + 1} --epochs")
+            f"method '{method}': {key}={value} but the run has 3 epoch(s)", "--short-run",
+            f"at least {value + 1} --epochs")
     assert not out.exists()
     refused(capsys, ["run", "one", "--method", method, "--dataset", "digits", "--hp", f"{key}=3", "--out", str(out)],
             f"{key}=3 but the run has 3 epoch(s)")

@@ -1,4 +1,6 @@
 """Presets: per-dataset settings, the published tables' recipes, and the dry-run plan."""
+import dataclasses
+
 import pytest
 
 from bench.cli import main
@@ -73,3 +75,30 @@ def test_cell_hyperparameters_apply_to_their_cell_only():
     c100 = runs_of("dl-table5", method="dividemix", dataset="cifar100")
     assert {c.hparams["warmup_epochs"] for c in c100} == {30}
     assert not runs_of("dl-table5", dataset="cifar100", noise="asym")
+
+
+def test_presets_that_mirror_a_table_use_that_tables_recipe():
+    """Issue: FaMUS Table 1 ran MW-Net's WRN script; MW-Net's and GDW's scripts reflect-pad and use
+    MW-Net's normalisation; the DL configs normalise with mmcls's constants; DL Table 5 ran
+    DivideMix's loop (301 epochs, exactly int(r·N) noisy labels)."""
+    from methods.mwnet import MWNET_WRN
+
+    for method in ("mwnet", "famus"):
+        for cfg in runs_of("famus-table1", method=method):
+            assert {k: cfg.hparams[k] for k in MWNET_WRN} == MWNET_WRN
+            assert cfg.hparams["meta_optimizer"] == "sgd" and cfg.hparams["weight_norm"] == "sum"
+    for preset in ("famus-table1", "famus-table8", "gdw-table2", "gdw-table3", "gdw-table4", "gdw-table8"):
+        assert {(c.data.pad_mode, c.data.normalisation) for c in expand(preset)} == {("reflect", "mwnet")}, preset
+    for preset in ("cifar10-n-lt", "cifar100-n-lt", "dl-table7"):
+        assert {(c.data.pad_mode, c.data.normalisation) for c in expand(preset)} == {("constant", "mmcls")}, preset
+    table5 = expand("dl-table5")
+    assert {c.epochs for c in table5} == {301} and {c.data.noise_sampling for c in table5} == {"exact"}
+    assert {c.data.noise_sampling for c in expand("cifar10-n-lt")} == {"independent"}
+    assert "extrapolated" in PRESETS.get("dl-table5").description
+    assert "dynamic_loss_la" not in {c.method for c in expand("dl-table7")}
+    assert "dynamic_loss_la" not in {c.method for c in expand("quick")}
+    # the protocol choices are in the run id: the same cell with the default pipeline is another run
+    cfg = runs_of("gdw-table2", method="gdw")[0]
+    plain = cfg.with_(data=dataclasses.replace(cfg.data, pad_mode="constant", normalisation="dataset"))
+    assert plain.run_id != cfg.run_id
+    assert "pad_mode=reflect normalisation=mwnet" in describe_recipe(cfg)

@@ -11,16 +11,13 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import digits_run
+from helpers import digits_run, small_resnet_context
 from torch import nn
 from torch.func import functional_call, jvp
 
-from bench.core.specs import OptimSpec
 from bench.grid.presets import resolve_hparams
-from bench.nn.backbones import ResNet32
 from bench.train.engine import build_method, run_trial
 from methods import Batch
-from methods.base import Diagnostics, MethodContext
 from methods.gdw import (
     GDW,
     GDW_CIFAR100,
@@ -257,18 +254,8 @@ def official_gdw_iteration(model, vnet_net, optimizer_model, optimizer_vnet, inp
 def port_setup(saturate: bool):
     """GDW on ResNet-32's class with one block per stage (BatchNorm) on 8×8 inputs, two training and
     two meta batches; `saturate` pushes class 0's probability past the 0.999 clamp for most samples."""
-    gen = torch.Generator().manual_seed(0)
-    train_y = torch.randint(0, PORT_CLASSES, (64,), generator=gen)
-    meta_y = torch.arange(PORT_CLASSES).repeat(4)
-    ctx = MethodContext(
-        num_classes=PORT_CLASSES, in_channels=1, image_size=8, epochs=2, batch_size=16, steps_per_epoch=4,
-        device=torch.device("cpu"), optim=OptimSpec(lr=0.1, momentum=0.9, weight_decay=5e-4),
-        train_y=train_y, noisy_counts=torch.bincount(train_y, minlength=PORT_CLASSES).tolist(),
-        model_factory=lambda: ResNet32(1, PORT_CLASSES, blocks_per_stage=1),
-        transform=lambda t, train=True, generator=None: t.float() / 255.0,
-        generator=gen, diagnostics=Diagnostics(train_y),
-        meta_x=torch.randint(0, 256, (len(meta_y), 1, 8, 8), dtype=torch.uint8, generator=gen), meta_y=meta_y,
-    )
+    ctx = small_resnet_context(PORT_CLASSES, meta_repeats=4)
+    gen, train_y, meta_y = ctx.generator, ctx.train_y, ctx.meta_y
     torch.manual_seed(0)
     method = GDW(ctx, resolve_hparams("gdw", {}))
     if saturate:

@@ -10,15 +10,12 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import digits_run
+from helpers import digits_run, small_resnet_context
 from torch import Tensor, nn
 
-from bench.core.specs import OptimSpec
 from bench.grid.presets import resolve_hparams
-from bench.nn.backbones import ResNet32
 from bench.train.engine import run_trial
 from methods import Batch
-from methods.base import Diagnostics, MethodContext
 from methods.mwnet import MWNET_LT, MWNET_WRN, MWNet, WeightNet, build_meta_optimizer, weighted_mean
 
 CLASSES = 4
@@ -26,18 +23,8 @@ CLASSES = 4
 
 def make_mwnet(**hp) -> tuple[MWNet, Batch, tuple[Tensor, Tensor]]:
     """MW-Net on a one-block-per-stage ResNet-32 with a fixed seed, a training and a meta batch."""
-    gen = torch.Generator().manual_seed(0)
-    train_y = torch.randint(0, CLASSES, (64,), generator=gen)
-    meta_y = torch.arange(CLASSES).repeat(5)
-    ctx = MethodContext(
-        num_classes=CLASSES, in_channels=1, image_size=8, epochs=2, batch_size=16, steps_per_epoch=4,
-        device=torch.device("cpu"), optim=OptimSpec(lr=0.1, momentum=0.9, weight_decay=5e-4),
-        train_y=train_y, noisy_counts=torch.bincount(train_y, minlength=CLASSES).tolist(),
-        model_factory=lambda: ResNet32(1, CLASSES, blocks_per_stage=1),
-        transform=lambda t, train=True, generator=None: t.float() / 255.0,
-        generator=gen, diagnostics=Diagnostics(train_y),
-        meta_x=torch.randint(0, 256, (len(meta_y), 1, 8, 8), dtype=torch.uint8, generator=gen), meta_y=meta_y,
-    )
+    ctx = small_resnet_context(CLASSES, meta_repeats=5)
+    gen, train_y, meta_y = ctx.generator, ctx.train_y, ctx.meta_y
     torch.manual_seed(0)
     method = MWNet(ctx, resolve_hparams("mwnet", hp))
     x = torch.randn(16, 1, 8, 8, generator=gen)
