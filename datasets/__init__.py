@@ -40,6 +40,7 @@ else:
     from .build import build_data
     from .bundle import DataBundle, describe
     from .catalog import DATASETS, load_base
+    from .cifar_n import HUMAN_NOISES, is_human_noise
     from .long_tail import long_tail_counts
     from .noise import NOISE_MODELS, NOISE_SAMPLINGS, sample_exact_count_labels, sample_noisy_labels, transition_matrix
     from .normalisation import NORMALISATION_NAMES, NORMALISATIONS, normalisation_stats, normalisations_for
@@ -47,6 +48,7 @@ else:
 
     __all__ = [
         "DATASETS",
+        "HUMAN_NOISES",
         "NOISE_MODELS",
         "NOISE_SAMPLINGS",
         "NORMALISATIONS",
@@ -61,6 +63,7 @@ else:
         "DataSpec",
         "build_data",
         "describe",
+        "is_human_noise",
         "load_base",
         "long_tail_counts",
         "normalisation_stats",

@@ -14,7 +14,9 @@ class BaseData:
     """A decoded base dataset: uint8 N×C×H×W images and int64 labels, train and test.
 
     `superclass[c]` is the coarse class of fine class c where the source defines one
-    (CIFAR-100), else None. mean/std are per channel on the 0..1 scale.
+    (CIFAR-100), else None. mean/std are per channel on the 0..1 scale. `clean_labels_known` is
+    False where the training labels are the source's own noisy ones and the clean labels were never
+    released (Animal-10N): `train_y` is then all there is, and nothing may score against it as if clean.
     """
 
     train_x: np.ndarray
@@ -24,6 +26,7 @@ class BaseData:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     superclass: np.ndarray | None = None
+    clean_labels_known: bool = True
 
     def class_counts(self, num_classes: int) -> np.ndarray:
         """Per-class number of training images."""
@@ -44,6 +47,9 @@ class BaseDatasetInfo:
     image_size: int
     augment: AugmentSpec
     load: Loader
+    class_names: tuple[str, ...] = ()  # for display only, where the source names its classes
+    #: False where only noisy training labels were released (no trusted meta set can be carved)
+    clean_labels_known: bool = True
 
 
 def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -19,6 +19,8 @@ Order "meta-noise-lt" (GDW mixed setting §C.2):
   2. noise (stage NOISE) on the whole remaining, balanced set;
   3. long-tail subsampling on the TRUE labels (stage LT), n_max = the smallest remaining class size.
 Meta labels are always clean, and the test set is the base test set unchanged.
+Human noise (CIFAR-N, `cifar_n`): the same stages on the clean labels (so the same images as with
+noise "none"), and the noise stage gives each kept training image its released human label (no draw).
 Noise sampling "exact" (DivideMix §4.3) relabels exactly int(r·N) of the N labels it is applied to,
 chosen and relabelled with the same NOISE-stage generator. The spec's pad mode replaces the
 catalog's, and its normalisation picks the bundle's mean/std.
@@ -35,6 +37,7 @@ from bench.core.errors import UsageError
 from .base import BaseData
 from .bundle import DataBundle
 from .catalog import DATASETS
+from .cifar_n import human_train_labels, is_human_noise
 from .long_tail import long_tail_counts
 from .noise import sample_exact_count_labels, sample_noisy_labels, transition_matrix
 from .normalisation import normalisation_stats
@@ -57,8 +60,13 @@ def _too_few(spec: DataSpec, c: int, available: int, why: str) -> UsageError:
                       "use a smaller --imbalance or --meta-per-class")
 
 
-def _noisy(spec: DataSpec, base: BaseData, true_y: np.ndarray, num_classes: int) -> np.ndarray:
-    """Noisy labels for `true_y` under the spec's noise model (N_j = the clean counts of `true_y`)."""
+def _noisy(spec: DataSpec, base: BaseData, source_idx: np.ndarray, num_classes: int,
+           human_y: np.ndarray | None) -> np.ndarray:
+    """Noisy labels of base training images `source_idx` under the spec's noise model (N_j = their clean
+    counts); human noise takes `human_y` (the released label of every base training image)."""
+    if human_y is not None:
+        return human_y[source_idx]
+    true_y = base.train_y[source_idx]
     if spec.noise == "none":
         return true_y.copy()
     counts = np.bincount(true_y, minlength=num_classes)
@@ -69,7 +77,7 @@ def _noisy(spec: DataSpec, base: BaseData, true_y: np.ndarray, num_classes: int)
     return sample_noisy_labels(true_y, t, _rng(spec, STAGE_NOISE))
 
 
-def _lt_then_noise(spec: DataSpec, base: BaseData, num_classes: int):
+def _lt_then_noise(spec: DataSpec, base: BaseData, num_classes: int, human_y: np.ndarray | None):
     m = spec.meta_per_class
     perms = _class_permutations(base.train_y, num_classes, _rng(spec, STAGE_LT))
     sizes = [len(p) for p in perms]
@@ -84,10 +92,11 @@ def _lt_then_noise(spec: DataSpec, base: BaseData, num_classes: int):
         meta_parts.append(perm[len(perm) - m:])
     train_idx = np.sort(np.concatenate(train_parts))
     true_y = base.train_y[train_idx]
-    return train_idx, true_y, _noisy(spec, base, true_y, num_classes), np.sort(np.concatenate(meta_parts)), from_train
+    noisy_y = _noisy(spec, base, train_idx, num_classes, human_y)
+    return train_idx, true_y, noisy_y, np.sort(np.concatenate(meta_parts)), from_train
 
 
-def _meta_noise_then_lt(spec: DataSpec, base: BaseData, num_classes: int):
+def _meta_noise_then_lt(spec: DataSpec, base: BaseData, num_classes: int, human_y: np.ndarray | None):
     m = spec.meta_per_class
     perms = _class_permutations(base.train_y, num_classes, _rng(spec, STAGE_META))
     for c, perm in enumerate(perms):
@@ -96,7 +105,7 @@ def _meta_noise_then_lt(spec: DataSpec, base: BaseData, num_classes: int):
     meta_idx = np.sort(np.concatenate([p[:m] for p in perms]))
     rest_idx = np.sort(np.concatenate([p[m:] for p in perms]))
     rest_true = base.train_y[rest_idx]
-    rest_noisy = _noisy(spec, base, rest_true, num_classes)
+    rest_noisy = _noisy(spec, base, rest_idx, num_classes, human_y)
     lt_perms = _class_permutations(rest_true, num_classes, _rng(spec, STAGE_LT))
     wanted = long_tail_counts(min(len(p) for p in lt_perms), num_classes, spec.imbalance)
     for c, n_c in enumerate(wanted):
@@ -112,8 +121,10 @@ def build_data(spec: DataSpec, device: torch.device | str = "cpu", data_root: st
     spec.validate()
     info = DATASETS.get(spec.dataset)
     base = info.load(data_root, download)
+    human_y = (human_train_labels(spec.noise, base.train_y, info.num_classes, data_root)
+               if is_human_noise(spec.noise) else None)
     construct = _lt_then_noise if spec.order == "lt-noise" else _meta_noise_then_lt
-    train_idx, true_y, noisy_y, meta_idx, from_train = construct(spec, base, info.num_classes)
+    train_idx, true_y, noisy_y, meta_idx, from_train = construct(spec, base, info.num_classes, human_y)
     mean, std = normalisation_stats(spec.normalisation, spec.dataset, base)
 
     def tensor(a: np.ndarray) -> torch.Tensor:
@@ -137,4 +148,5 @@ def build_data(spec: DataSpec, device: torch.device | str = "cpu", data_root: st
         augment=dataclasses.replace(info.augment, pad_mode=spec.pad_mode),
         meta_from_train=from_train,
         meta_source_index=tensor(meta_idx.astype(np.int64)),
+        clean_labels_known=base.clean_labels_known,
     )

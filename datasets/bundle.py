@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from .augment import AugmentSpec
+from .catalog import DATASETS
 from .spec import DataSpec
 
 _TENSOR_FIELDS = ("train_x", "train_y", "train_true_y", "train_source_index", "meta_x", "meta_y", "test_x", "test_y",
@@ -19,6 +20,8 @@ class DataBundle:
     """Train (noisy labels), clean meta and test tensors of one run.
 
     `train_true_y` holds the clean labels for diagnostics only; methods must train on `train_y`.
+    Where `clean_labels_known` is False (real noise without released clean labels, Animal-10N) it
+    holds the source's own labels before any added synthetic noise, and is no ground truth.
     `meta_from_train` counts meta images that had to come out of the long-tailed training list
     (see `noisytail_datasets.build`); `meta_source_index` locates the meta images in the base
     training set, like `train_source_index` does for the training images.
@@ -41,6 +44,7 @@ class DataBundle:
     augment: AugmentSpec
     meta_from_train: int = 0
     meta_source_index: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+    clean_labels_known: bool = True
 
     def to(self, device: torch.device | str) -> "DataBundle":
         """A copy with every tensor on `device`."""
@@ -57,8 +61,35 @@ class DataBundle:
         return torch.bincount(self.train_true_y, minlength=self.num_classes).tolist()
 
 
+UNKNOWN_CLEAN = "unknown (the clean training labels of this dataset are not released)"
+
+
+def _describe_unknown_clean(bundle: DataBundle) -> dict:
+    """What can be said without clean labels: sizes, counts of the given labels, and how many of
+    them any added synthetic noise changed."""
+    info = {
+        "num_classes": bundle.num_classes,
+        "train_size": len(bundle.train_y),
+        "test_size": len(bundle.test_y),
+        "meta_size": len(bundle.meta_y),
+        "clean_labels_known": False,
+        "clean_counts": UNKNOWN_CLEAN,
+        "noisy_counts": bundle.noisy_counts,
+        "noise_rate": UNKNOWN_CLEAN,
+    }
+    if bundle.spec.noise != "none":
+        changed = (bundle.train_y != bundle.train_true_y).double()
+        info["added_noise_rate_realized"] = float(changed.mean()) if len(changed) else 0.0
+    return info
+
+
 def describe(bundle: DataBundle) -> dict:
-    """Sizes, clean/noisy class counts, realised noise rate and the empirical clean->noisy matrix."""
+    """Sizes, clean/noisy class counts, realised noise rate and the empirical clean->noisy matrix
+    (when the clean labels are unknown: sizes, given-label counts, and the rate reported as unknown)."""
+    names = DATASETS.get(bundle.spec.dataset).class_names
+    shown = {"class_names": list(names)} if names else {}  # only datasets that name their classes
+    if not bundle.clean_labels_known:
+        return {**_describe_unknown_clean(bundle), **shown}
     c = bundle.num_classes
     true_y, noisy_y = bundle.train_true_y.cpu(), bundle.train_y.cpu()
     pairs = torch.bincount(true_y * c + noisy_y, minlength=c * c).view(c, c).double()
@@ -74,4 +105,5 @@ def describe(bundle: DataBundle) -> dict:
         "noisy_counts": bundle.noisy_counts,
         "noise_rate_realized": float((true_y != noisy_y).double().mean()) if n else 0.0,
         "transition_matrix": matrix.tolist(),
+        **shown,
     }

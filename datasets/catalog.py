@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from bench.core.registry import Registry
 
+from . import animal10n
 from .augment import AugmentSpec
 from .base import BaseData, BaseDatasetInfo
 from .cifar import load_cifar10, load_cifar100
@@ -22,6 +23,12 @@ DATASETS.add("cifar10", BaseDatasetInfo("cifar10", 10, 3, 32, _CROP_FLIP, load_c
              "CIFAR-10 32x32 colour images, 10 classes, 50k train / 10k test (Krizhevsky 2009)")
 DATASETS.add("cifar100", BaseDatasetInfo("cifar100", 100, 3, 32, _CROP_FLIP, load_cifar100),
              "CIFAR-100 32x32 colour images, 100 fine classes in 20 superclasses, 50k / 10k (Krizhevsky 2009)")
+# the reference pipeline (specs/realworld_data.md §2.2): horizontal flip only, no crop
+DATASETS.add("animal10n", BaseDatasetInfo("animal10n", 10, 3, animal10n.IMAGE_SIZE, AugmentSpec(pad=0, flip=True),
+                                          animal10n.load_animal10n, class_names=animal10n.CLASS_NAMES,
+                                          clean_labels_known=False),
+             "Animal-10N 64x64 web images, 5 confusable animal pairs, 50k train with real noisy labels "
+             "(clean ones unknown) / 5k clean test (Song et al. 2019); --data-root DIR with animal10n/")
 
 
 def load_base(name: str, data_root: str | None = None, download: bool = False) -> BaseData:

@@ -3,6 +3,8 @@
 Every model is a row-stochastic matrix T with T[i, j] = P(noisy label j | clean label i). Sampling
 "independent" redraws each training label from its row (protocols.md §B, §C.1); "exact" relabels
 exactly int(r·N) randomly chosen samples from the rows of the rate-1 matrix (DivideMix, methods.md §4.3).
+The registry also lists the CIFAR-N human labels (`cifar_n.HUMAN_NOISES`): they have no matrix, `build`
+reads them from the released files instead.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 
 from bench.core.registry import Registry
 
+from .cifar_n import HUMAN_NOISES, is_human_noise
 from .class_maps import asym_map, pair_flip_map
 
 # (rate, num_classes, class_counts, dataset, superclass) -> T
@@ -78,6 +81,15 @@ def _lt_prior(rate, num_classes, class_counts, dataset, superclass) -> np.ndarra
     if counts.shape != (num_classes,) or counts.sum() <= 0:
         raise ValueError(f"class_counts must be {num_classes} non-negative counts with a positive sum")
     return (1.0 - rate) * np.eye(num_classes) + rate * (counts / counts.sum())[None, :]
+
+
+for _human in HUMAN_NOISES.values():
+    NOISE_MODELS.add(_human.name, _human, _human.description)
+
+
+def synthetic_noise_names() -> list[str]:
+    """The noise models that have a transition matrix and take a rate (all but "none" and human labels)."""
+    return [n for n in NOISE_MODELS if n != "none" and not is_human_noise(n)]
 
 
 def transition_matrix(noise: str, rate: float, num_classes: int, class_counts: Sequence[int] | None = None,

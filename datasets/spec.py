@@ -10,8 +10,9 @@ from bench.core.errors import UsageError, unknown
 
 from .augment import PAD_MODES
 from .catalog import DATASETS
+from .cifar_n import check_human_noise
 from .class_maps import asym_map, has_asym_map
-from .noise import NOISE_MODELS, NOISE_SAMPLINGS
+from .noise import NOISE_MODELS, NOISE_SAMPLINGS, synthetic_noise_names
 from .normalisation import check_normalisation
 
 # "lt-noise": long-tail subsample, then noise (Dynamic Loss, FSR; protocols §C.1, §C.3).
@@ -27,6 +28,7 @@ class DataSpec:
     normalisation: "dataset" (its own mean/std), "mwnet" or "mmcls" (see `normalisation.NORMALISATIONS`).
     noise_sampling: "independent" (each label redrawn from its row) or "exact" (DivideMix: exactly
     int(r·N) samples relabelled from the rate-1 noise model).
+    noise "human-*" (CIFAR-N, `cifar_n`): released human labels; noise_rate 0 and sampling "independent".
     """
 
     dataset: str
@@ -52,12 +54,15 @@ class DataSpec:
             raise UsageError(f"noise rate must be in [0, 1), got {self.noise_rate}")
         if self.noise == "none" and self.noise_rate > 0:
             raise UsageError(f"noise 'none' with noise rate {self.noise_rate}; pick a noise model "
-                             f"({', '.join(n for n in NOISE_MODELS if n != 'none')}) or set the rate to 0")
+                             f"({', '.join(synthetic_noise_names())}) or set the rate to 0")
         if self.noise == "asym" and not has_asym_map(self.dataset):
             asym_map(self.dataset)  # raises the UsageError that names the alternatives
         m = self.meta_per_class
         if isinstance(m, bool) or not isinstance(m, Integral) or m < 0:
             raise UsageError(f"meta_per_class must be an integer >= 0, got {self.meta_per_class!r}")
+        if m and not DATASETS.get(self.dataset).clean_labels_known:
+            raise UsageError(f"dataset '{self.dataset}' has no clean training labels, so no trusted meta set can be "
+                             f"carved from it; use --meta-per-class 0")
         if self.pad_mode not in PAD_MODES:
             raise unknown("pad mode", self.pad_mode, PAD_MODES)
         if self.pad_mode != "constant" and not DATASETS.get(self.dataset).augment.pad:
@@ -68,6 +73,7 @@ class DataSpec:
             raise unknown("noise sampling", self.noise_sampling, NOISE_SAMPLINGS)
         if self.noise_sampling == "exact" and self.noise == "none":
             raise UsageError("noise sampling 'exact' needs a noise model; pick --noise "
-                             f"({', '.join(n for n in NOISE_MODELS if n != 'none')}) or --noise-sampling independent")
+                             f"({', '.join(synthetic_noise_names())}) or --noise-sampling independent")
+        check_human_noise(self.noise, self.dataset, self.noise_rate, self.noise_sampling)
         if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, Integral) or self.data_seed < 0:
             raise UsageError(f"data_seed must be an integer >= 0, got {self.data_seed!r}")

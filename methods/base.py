@@ -40,16 +40,20 @@ class Batch:
 class Diagnostics:
     """The only door to the clean labels: methods submit guesses and get back a score.
 
-    Recorded values become extra columns of the per-epoch table.
+    Recorded values become extra columns of the per-epoch table. With `clean_labels_known` False
+    (real noise whose clean labels were never released) there is nothing to score against: every
+    score is NaN, never a comparison with the noisy labels.
     """
 
-    def __init__(self, true_labels: torch.Tensor) -> None:
+    def __init__(self, true_labels: torch.Tensor, clean_labels_known: bool = True) -> None:
         self._true = true_labels
+        self.clean_labels_known = clean_labels_known
         self.values: dict[str, float] = {}
 
     def label_accuracy(self, index: torch.Tensor, labels: torch.Tensor) -> float:
-        """Percentage of `labels` (for training samples `index`) that equal the clean labels."""
-        if index.numel() == 0:
+        """Percentage of `labels` (for training samples `index`) that equal the clean labels
+        (NaN when none are given or the clean labels are unknown)."""
+        if index.numel() == 0 or not self.clean_labels_known:
             return float("nan")
         return float((self._true[index] == labels).float().mean().item() * 100.0)
 

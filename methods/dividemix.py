@@ -320,7 +320,10 @@ class DivideMix(Method):
             precision = diag.label_accuracy(labeled, y[labeled])
             diag.record(f"labeled_{name}", float(len(labeled)))
             diag.record(f"split_precision_{name}", precision)
-            recall = precision * len(labeled) / clean_total if clean_total > 0 and len(labeled) else 0.0
+            if clean_total != clean_total:  # NaN: the clean labels are unknown (real noise)
+                recall = float("nan")
+            else:
+                recall = precision * len(labeled) / clean_total if clean_total > 0 and len(labeled) else 0.0
             diag.record(f"split_recall_{name}", recall)
 
     # --- MixMatch phase ---------------------------------------------------------------------

@@ -87,7 +87,8 @@ def add_protocol_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", default="none", help="see `bench ls noise`")
     p.add_argument("--noise-rate", type=float, default=0.0)
     p.add_argument("--order", default="lt-noise", help="lt-noise or meta-noise-lt")
-    p.add_argument("--meta-per-class", type=int, default=10)
+    p.add_argument("--meta-per-class", type=int,
+                   help="clean meta images per class (default 10; 0 for datasets without clean labels)")
     p.add_argument("--noise-sampling", default="independent",
                    help="independent (each label redrawn with prob. r) or exact (DivideMix: int(r*N) relabelled)")
     p.add_argument("--pad-mode", default="constant", help="padding before the random crop: constant (zeros) or reflect")
@@ -95,11 +96,20 @@ def add_protocol_args(p: argparse.ArgumentParser) -> None:
                    help="mean/std: dataset (its own), mwnet (MW-Net/GDW) or mmcls (Dynamic Loss; both CIFAR only)")
 
 
+def _meta_per_class(args: argparse.Namespace) -> int:
+    """`--meta-per-class`, by default 10, or 0 on a dataset whose clean labels were never released."""
+    if args.meta_per_class is not None:
+        return args.meta_per_class
+    from noisytail_datasets import DATASETS
+
+    return 10 if args.dataset not in DATASETS or DATASETS.get(args.dataset).clean_labels_known else 0
+
+
 def data_spec(args: argparse.Namespace, data_seed: int) -> DataSpec:
     from noisytail_datasets import DataSpec
 
     return DataSpec(dataset=args.dataset, imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
-                    order=args.order, meta_per_class=args.meta_per_class, data_seed=data_seed,
+                    order=args.order, meta_per_class=_meta_per_class(args), data_seed=data_seed,
                     pad_mode=args.pad_mode, normalisation=args.normalisation, noise_sampling=args.noise_sampling)
 
 

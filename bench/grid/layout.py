@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from bench.core.registry import Registry
 
-DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST", "digits": "digits"}
+DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST", "digits": "digits",
+                  "animal10n": "Animal-10N"}
 
 
 @dataclass(frozen=True)

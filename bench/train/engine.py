@@ -104,7 +104,7 @@ def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, gener
         ),
         transform=transform,
         generator=generator,
-        diagnostics=Diagnostics(bundle.train_true_y),
+        diagnostics=Diagnostics(bundle.train_true_y, bundle.clean_labels_known),
         meta_x=bundle.meta_x if method_cls.uses_meta_set else None,
         meta_y=bundle.meta_y if method_cls.uses_meta_set else None,
         train_x=bundle.train_x,

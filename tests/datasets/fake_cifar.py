@@ -47,3 +47,53 @@ def write_fake_cifar(root: Path, seed: int = 0) -> None:
             b"fine_labels": fine.tolist(),
             b"coarse_labels": coarse_of[fine].tolist(),
         })
+
+
+# CIFAR-N keys (spec realworld_data.md §1.1) and the fraction of labels the fake files corrupt
+FAKE_C10N_RATES = {"aggre_label": 0.1, "random_label1": 0.2, "random_label2": 0.25, "random_label3": 0.3,
+                   "worse_label": 0.4}
+FAKE_C100N_RATE = 0.4
+
+
+def fake_train_labels(root: Path, dataset: str) -> np.ndarray:
+    """The training labels of the fake CIFAR under `root`, concatenated in file order."""
+    if dataset == "cifar10":
+        batches = [root / "cifar-10-batches-py" / f"data_batch_{i}" for i in range(1, 6)]
+        key = b"labels"
+    else:
+        batches, key = [root / "cifar-100-python" / "train"], b"fine_labels"
+    labels = []
+    for path in batches:
+        with open(path, "rb") as f:
+            labels.extend(pickle.load(f, encoding="bytes")[key])
+    return np.asarray(labels, dtype=np.int64)
+
+
+def _corrupt(clean: np.ndarray, rate: float, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """A copy of `clean` with exactly round(rate·N) labels moved to another class."""
+    noisy = clean.copy()
+    chosen = rng.choice(len(clean), size=round(rate * len(clean)), replace=False)
+    noisy[chosen] = (clean[chosen] + rng.integers(1, num_classes, len(chosen))) % num_classes
+    return noisy
+
+
+def write_fake_cifar_n(cifar_root: Path, folder: Path | None = None, seed: int = 0) -> dict[str, dict]:
+    """Write CIFAR-10_human.pt / CIFAR-100_human.pt (torch.save of the real keys) into `folder`.
+
+    clean_label = the fake CIFAR train labels under `cifar_root`; returns the dicts written, by dataset.
+    """
+    import torch
+
+    folder = folder or cifar_root
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    clean10 = fake_train_labels(cifar_root, "cifar10")
+    c10 = {"clean_label": clean10, **{k: _corrupt(clean10, r, 10, rng) for k, r in FAKE_C10N_RATES.items()}}
+    clean100 = fake_train_labels(cifar_root, "cifar100")
+    noisy100 = _corrupt(clean100, FAKE_C100N_RATE, 100, rng)
+    coarse = fake_superclass()
+    c100 = {"clean_label": clean100, "noisy_label": noisy100,
+            "clean_coarse_label": coarse[clean100].tolist(), "noisy_coarse_label": coarse[noisy100].tolist()}
+    torch.save(c10, folder / "CIFAR-10_human.pt")
+    torch.save(c100, folder / "CIFAR-100_human.pt")
+    return {"cifar10": c10, "cifar100": c100}

@@ -8,7 +8,7 @@ from noisytail_datasets import DATASETS, ORDERS, DataSpec, build_data
 
 
 def test_registries_and_orders():
-    assert DATASETS.names() == ["digits", "fashion-mnist", "cifar10", "cifar100", "random-cifar"]
+    assert DATASETS.names() == ["digits", "fashion-mnist", "cifar10", "cifar100", "animal10n", "random-cifar"]
     assert all(DATASETS.describe(n) for n in DATASETS)
     assert ORDERS == ("lt-noise", "meta-noise-lt")
 

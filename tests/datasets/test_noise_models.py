@@ -50,7 +50,8 @@ def _check_sampling(t: np.ndarray, true_y: np.ndarray, seed: int = 0) -> None:
 
 
 def test_registry_names_and_descriptions():
-    assert NOISE_MODELS.names() == ["none", "sym", "sym-excl", "asym", "flip", "lt-prior"]
+    assert NOISE_MODELS.names() == ["none", "sym", "sym-excl", "asym", "flip", "lt-prior", "human-aggre", "human-rand1",
+                                    "human-rand2", "human-rand3", "human-worst", "human-noisy"]
     for name in NOISE_MODELS:
         assert NOISE_MODELS.describe(name)
 

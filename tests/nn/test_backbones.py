@@ -9,10 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.core.errors import UsageError
-from bench.nn.backbones import BACKBONES, PreActBlockDM, ShortcutA, build_backbone
+from bench.nn.backbones import BACKBONES, VGG19_STAGES, PreActBlockDM, ShortcutA, build_backbone
 
-NAMES = ["resnet32", "preact_resnet18", "wrn28_10", "small_cnn", "mlp"]
-# (in_channels, image_size) combinations every backbone must support.
+NAMES = ["resnet32", "preact_resnet18", "wrn28_10", "small_cnn", "mlp", "vgg19_bn"]
+# backbones that work on any image size (vgg19_bn needs >= 32, tested on its own below)
+ANY_SIZE = [n for n in NAMES if n != "vgg19_bn"]
+# (in_channels, image_size) combinations every ANY_SIZE backbone must support.
 SHAPES = [(1, 8), (1, 28), (3, 32)]
 
 
@@ -41,6 +43,7 @@ def test_registry_names_and_descriptions() -> None:
         ("wrn28_10", 3, 32, 36_479_194, 36_480_000),
         ("mlp", 1, 28, 269_322, 269_000),
         ("small_cnn", 1, 28, 421_642, None),
+        ("vgg19_bn", 3, 64, 20_040_522, 20_040_000),  # CIFAR VGG-19 size; pooled, so any side
     ],
 )
 def test_parameter_counts(name: str, channels: int, size: int, exact: int, approx: int | None) -> None:
@@ -50,7 +53,7 @@ def test_parameter_counts(name: str, channels: int, size: int, exact: int, appro
         assert abs(count - approx) / approx < 0.01
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ANY_SIZE)
 @pytest.mark.parametrize("channels,size", SHAPES)
 def test_shapes_and_fc_features_split(name: str, channels: int, size: int) -> None:
     model = build_backbone(name, channels, 7, size).eval()
@@ -64,7 +67,7 @@ def test_shapes_and_fc_features_split(name: str, channels: int, size: int) -> No
         torch.testing.assert_close(model.fc(feats), logits, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", ["resnet32", "preact_resnet18", "small_cnn", "mlp"])
+@pytest.mark.parametrize("name", ["resnet32", "preact_resnet18", "small_cnn", "mlp", "vgg19_bn"])
 def test_channels_last_matches_contiguous(name: str) -> None:
     model = build_backbone(name, 3, 10, 32).eval()
     x = torch.randn(2, 3, 32, 32)
@@ -162,6 +165,48 @@ def test_wrn_dropout_kwarg_and_init() -> None:
     target = math.sqrt(2.0 / (9 * 640))
     assert abs(w.std().item() - target) < 0.05 * target
     assert torch.all(model.fc.bias == 0)
+
+
+# ----- VGG-19-BN (Animal-10N) details ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels,size,last_map", [(3, 64, 2), (3, 32, 1), (1, 48, 1)])
+def test_vgg19_bn_shapes_and_fc_features_split(channels: int, size: int, last_map: int) -> None:
+    model = build_backbone("vgg19_bn", channels, 7, size).eval()
+    x = torch.randn(2, channels, size, size)
+    with torch.no_grad():
+        maps = x
+        for i in range(1, 6):
+            maps = getattr(model, f"stage{i}")(maps)
+        assert maps.shape == (2, 512, last_map, last_map)
+        feats = model.features(x)
+        assert feats.shape == (2, 512) and model.fc.in_features == 512 and model.fc.out_features == 7
+        torch.testing.assert_close(model.fc(feats), model(x), rtol=0, atol=0)
+
+
+def test_vgg19_bn_layout() -> None:
+    model = build_backbone("vgg19_bn", 3, 10, 64)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [w for stage in VGG19_STAGES for w in stage]
+    assert len(convs) == 16 and all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
+    for i in range(1, 6):  # every conv followed by BN and ReLU, every stage closed by a 2x2 max-pool
+        layers = list(getattr(model, f"stage{i}"))
+        assert isinstance(layers[-1], nn.MaxPool2d) and layers[-1].kernel_size == 2
+        for j in range(0, len(layers) - 1, 3):
+            assert [type(m) for m in layers[j:j + 3]] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+    assert [isinstance(m, nn.Linear) for m in model.modules()].count(True) == 1
+
+
+def test_vgg19_bn_last_stage_for_famus() -> None:
+    from methods.famus import last_stage_prefixes
+
+    assert last_stage_prefixes(build_backbone("vgg19_bn", 3, 10, 64)) == ["stage5"]
+
+
+@pytest.mark.parametrize("size", [8, 28, 31])
+def test_vgg19_bn_refuses_images_below_32(size: int) -> None:
+    with pytest.raises(UsageError, match="vgg19_bn needs image_size >= 32"):
+        build_backbone("vgg19_bn", 3, 10, size)
 
 
 # ----- errors --------------------------------------------------------------------------------
