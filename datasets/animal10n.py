@@ -99,8 +99,7 @@ def load_animal10n(data_root: str | None = None, download: bool = False) -> Base
     """Animal-10N as uint8 N×3×64×64 arrays (50,000 train with noisy labels / 5,000 clean test)."""
     folder = find_folder(data_root)
     if folder is None:
-        roots = locate.dedupe([*locate.user_roots(data_root), locate.CACHE_DIR])
-        looked = ", ".join(str(r / FOLDER) for r in roots)
+        looked = locate.looked_in(data_root, FOLDER)
         no_download = " (it cannot be downloaded automatically)" if download else ""
         raise UsageError(f"Animal-10N images not found{no_download}; looked in: {looked}. Expected "
                          f"<root>/{FOLDER}/{TRAIN_DIR}/ and <root>/{FOLDER}/{TEST_DIR}/ of <label>_<id>.jpg files. "

@@ -50,6 +50,9 @@ class BaseDatasetInfo:
     class_names: tuple[str, ...] = ()  # for display only, where the source names its classes
     #: False where only noisy training labels were released (no trusted meta set can be carved)
     clean_labels_known: bool = True
+    #: at ρ = 1 keep every training image of the release (a real-world training set, whose classes
+    #: are not meant to be cut to the smallest one's size); False: ρ = 1 equalises the classes
+    keep_whole_at_rho_1: bool = False
 
 
 def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

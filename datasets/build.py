@@ -6,7 +6,8 @@ Within a stage, one permutation per class is drawn, classes in order 0..C-1.
 
 Order "lt-noise" (Dynamic Loss / ROLT §C.1, FSR §C.3):
   1. per class, permute the base training images (stage LT); n_max = the smallest base class size;
-     class c keeps the first n_c = long_tail_counts(n_max, C, rho)[c] images;
+     class c keeps the first n_c = long_tail_counts(n_max, C, rho)[c] images (at rho = 1, a dataset that
+     keeps its release whole (`keep_whole_at_rho_1`: the real-world training sets) keeps every image);
   2. the meta set is the LAST meta_per_class images of each class's permutation, i.e. images the
      long-tail subsampling left out. When a class has fewer than meta_per_class left-out images
      (the head class always, every class when rho = 1) the deficit comes off the end of that
@@ -77,11 +78,19 @@ def _noisy(spec: DataSpec, base: BaseData, source_idx: np.ndarray, num_classes: 
     return sample_noisy_labels(true_y, t, _rng(spec, STAGE_NOISE))
 
 
+def _class_sizes_wanted(spec: DataSpec, sizes: list[int], num_classes: int) -> list[int]:
+    """The long-tail profile from the smallest class (n_max = min size); at ρ = 1 on a dataset that
+    keeps its release whole, every class's own size."""
+    if spec.imbalance == 1 and DATASETS.get(spec.dataset).keep_whole_at_rho_1:
+        return list(sizes)
+    return long_tail_counts(min(sizes), num_classes, spec.imbalance)
+
+
 def _lt_then_noise(spec: DataSpec, base: BaseData, num_classes: int, human_y: np.ndarray | None):
     m = spec.meta_per_class
     perms = _class_permutations(base.train_y, num_classes, _rng(spec, STAGE_LT))
     sizes = [len(p) for p in perms]
-    wanted = long_tail_counts(min(sizes), num_classes, spec.imbalance)
+    wanted = _class_sizes_wanted(spec, sizes, num_classes)
     train_parts, meta_parts, from_train = [], [], 0
     for c, perm in enumerate(perms):
         keep = min(wanted[c], len(perm) - m)
@@ -107,7 +116,7 @@ def _meta_noise_then_lt(spec: DataSpec, base: BaseData, num_classes: int, human_
     rest_true = base.train_y[rest_idx]
     rest_noisy = _noisy(spec, base, rest_idx, num_classes, human_y)
     lt_perms = _class_permutations(rest_true, num_classes, _rng(spec, STAGE_LT))
-    wanted = long_tail_counts(min(len(p) for p in lt_perms), num_classes, spec.imbalance)
+    wanted = _class_sizes_wanted(spec, [len(p) for p in lt_perms], num_classes)
     for c, n_c in enumerate(wanted):
         if n_c < 1:
             raise _too_few(spec, c, len(lt_perms[c]), f"long-tail count {n_c}")

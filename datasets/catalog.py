@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from bench.core.registry import Registry
 
-from . import animal10n
+from . import animal10n, red_mini_imagenet
 from .augment import AugmentSpec
 from .base import BaseData, BaseDatasetInfo
 from .cifar import load_cifar10, load_cifar100
@@ -26,9 +26,24 @@ DATASETS.add("cifar100", BaseDatasetInfo("cifar100", 100, 3, 32, _CROP_FLIP, loa
 # the reference pipeline (specs/realworld_data.md §2.2): horizontal flip only, no crop
 DATASETS.add("animal10n", BaseDatasetInfo("animal10n", 10, 3, animal10n.IMAGE_SIZE, AugmentSpec(pad=0, flip=True),
                                           animal10n.load_animal10n, class_names=animal10n.CLASS_NAMES,
-                                          clean_labels_known=False),
+                                          clean_labels_known=False, keep_whole_at_rho_1=True),
              "Animal-10N 64x64 web images, 5 confusable animal pairs, 50k train with real noisy labels "
              "(clean ones unknown) / 5k clean test (Song et al. 2019); --data-root DIR with animal10n/")
+
+
+def _add_red_mini_imagenet() -> None:
+    """CNWL red noise at 32x32 as FaMUS reads it (specs/realworld_data.md §6): one dataset per released level."""
+    rmi = red_mini_imagenet
+    for level, train_size in rmi.RELEASE_SIZES.items():
+        name = rmi.dataset_name(level)
+        DATASETS.add(name, BaseDatasetInfo(name, rmi.NUM_CLASSES, 3, rmi.IMAGE_SIZE, _CROP_FLIP, rmi.loader_for(level),
+                                           clean_labels_known=False, keep_whole_at_rho_1=True),
+                     f"Red Mini-ImageNet (CNWL) 32x32, {float(level):.0%} web-label noise, 100 classes, "
+                     f"{train_size:,} train (clean ones unknown) / {rmi.TEST_SIZE:,} clean test (Jiang et al. 2020); "
+                     f"--data-root DIR with mini-imagenet/split/{rmi.train_list(level)}")
+
+
+_add_red_mini_imagenet()
 
 
 def load_base(name: str, data_root: str | None = None, download: bool = False) -> BaseData:

@@ -44,3 +44,8 @@ def dedupe(paths: Iterable[Path]) -> list[Path]:
     for path in paths:
         seen.setdefault(str(path), path)
     return list(seen.values())
+
+
+def looked_in(data_root: str | os.PathLike | None, folder: str) -> str:
+    """The candidate folders `<root>/<folder>` a loader searched, for its not-found message."""
+    return ", ".join(str(r / folder) for r in dedupe([*user_roots(data_root), CACHE_DIR]))

@@ -80,6 +80,18 @@ def add_exec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true", help="download missing datasets with torchvision")
 
 
+#: the weights a bare `--pretrained` names (== bench.nn.backbones.DEFAULT_PRETRAINED; kept here so that
+#: parsing needs no torch)
+DEFAULT_PRETRAINED = "imagenet1k_v1"
+
+
+def add_pretrained_arg(p: argparse.ArgumentParser) -> None:
+    """`--pretrained [WEIGHTS]`: start the backbone from torchvision's ImageNet weights."""
+    p.add_argument("--pretrained", nargs="?", const=DEFAULT_PRETRAINED, metavar="WEIGHTS",
+                   help=f"start from torchvision's ImageNet weights (resnet18, resnet50; default {DEFAULT_PRETRAINED}, "
+                        "resnet50 also imagenet1k_v2), read from $TORCH_HOME/hub/checkpoints or downloaded there")
+
+
 def add_protocol_args(p: argparse.ArgumentParser) -> None:
     """The data protocol of one run."""
     p.add_argument("--dataset", required=True)

@@ -6,6 +6,7 @@ import argparse
 from bench.cli.args import (
     absolute,
     add_exec_args,
+    add_pretrained_arg,
     add_protocol_args,
     data_spec,
     parse_hparams,
@@ -57,6 +58,7 @@ def _add_one(run_sub: argparse._SubParsersAction) -> None:
     one.add_argument("--method", required=True)
     add_protocol_args(one)
     one.add_argument("--backbone")
+    add_pretrained_arg(one)
     one.add_argument("--seed", type=int, default=0)
     one.add_argument("--data-seed", type=int, help="default: --seed")
     one.add_argument("--epochs", type=int)
@@ -111,7 +113,7 @@ def run_one(args: argparse.Namespace) -> int:
         method=args.method, data=data_spec(args, args.seed if args.data_seed is None else args.data_seed),
         seed=args.seed, backbone=args.backbone, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         hparams=parse_hparams(args.hp), speed=speed_of(args), out=Path(args.out) if args.out else None,
-        options=_launch_options(args), short_run=args.short_run,
+        options=_launch_options(args), short_run=args.short_run, pretrained=args.pretrained,
     )
     run.plan_one(request)  # refuses a bad request before anything is printed
     if args.short_run:
@@ -120,3 +122,4 @@ def run_one(args: argparse.Namespace) -> int:
     if not outcome.ran:
         print(f"run {cfg.run_id} is already done in {outcome.store.root}; nothing to do")
     return 1 if outcome.failed else 0
+

@@ -21,10 +21,11 @@ from typing import Any
 from bench.core.errors import UsageError
 from bench.core.registry import Registry
 from bench.core.specs import OptimSpec, ScheduleSpec
+from bench.nn.backbones import check_pretrained
 from bench.nn.speed import SpeedSpec, validate_speed
 from bench.train.config import RunConfig
 from methods import METHODS
-from noisytail_datasets import DataSpec
+from noisytail_datasets import DATASETS, DataSpec
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Recipe:
     batch_size: int
     optim: OptimSpec = OptimSpec()
     schedule: ScheduleSpec = ScheduleSpec()
+    #: the backbone's starting weights (`bench.nn.backbones.PRETRAINED_WEIGHTS`, e.g. "imagenet1k_v1"); "": random
+    pretrained: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,10 +132,12 @@ def make_run(
     epochs = epochs if epochs is not None else recipe.epochs
     resolved = resolve_hparams(method, hparams, dataset=data.dataset)
     METHODS.get(method).check_run(resolved, epochs)
+    if recipe.pretrained:
+        check_pretrained(recipe.backbone, recipe.pretrained, DATASETS.get(data.dataset).in_channels)
     return RunConfig(
         data=data, method=method, backbone=recipe.backbone, epochs=epochs,
         batch_size=recipe.batch_size, seed=seed, optim=recipe.optim, schedule=recipe.schedule,
-        hparams=resolved, preset=preset, speed=speed,
+        hparams=resolved, preset=preset, speed=speed, pretrained=recipe.pretrained,
     )
 
 
@@ -171,8 +176,8 @@ def short_run_overrides(methods: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def describe_recipe(cfg: RunConfig) -> str:
-    """One line with everything of a run's recipe: backbone, epochs, batch, optimiser, schedule,
-    meta set and the hyperparameters that differ from the method's defaults."""
+    """One line with everything of a run's recipe: backbone (and its pretrained weights), epochs, batch,
+    optimiser, schedule, meta set and the hyperparameters that differ from the method's defaults."""
     o, s, d = cfg.optim, cfg.schedule, cfg.data
     opt = f"sgd lr={o.lr:g} mom={o.momentum:g} wd={o.weight_decay:g}" + (" nesterov" if o.nesterov else "")
     sched = s.name
@@ -190,4 +195,5 @@ def describe_recipe(cfg: RunConfig) -> str:
     for name in ("pad_mode", "normalisation", "noise_sampling"):
         if getattr(d, name) != getattr(defaults_of_data, name):
             data += f" {name}={getattr(d, name)}"
-    return f"{cfg.backbone} {cfg.epochs}ep batch={cfg.batch_size} {opt} {sched} | {data} | {hp}"
+    backbone = cfg.backbone + (f" pretrained={cfg.pretrained}" if cfg.pretrained else "")
+    return f"{backbone} {cfg.epochs}ep batch={cfg.batch_size} {opt} {sched} | {data} | {hp}"

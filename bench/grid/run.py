@@ -138,6 +138,8 @@ class OneRequest:
     options: LaunchOptions = field(default_factory=LaunchOptions)
     #: apply the method's short-run overrides first (the user's `hparams` still win)
     short_run: bool = False
+    #: pretrained weights of the backbone (None: the dataset recipe's, "" none)
+    pretrained: str | None = None
 
 
 def plan_one(request: OneRequest) -> RunConfig:
@@ -150,7 +152,8 @@ def plan_one(request: OneRequest) -> RunConfig:
     optim = base.optim if request.lr is None else dataclasses.replace(base.optim, lr=request.lr)
     recipe = Recipe(backbone=request.backbone or base.backbone,
                     epochs=request.epochs if request.epochs is not None else base.epochs,
-                    batch_size=request.batch_size or base.batch_size, optim=optim, schedule=base.schedule)
+                    batch_size=request.batch_size or base.batch_size, optim=optim, schedule=base.schedule,
+                    pretrained=base.pretrained if request.pretrained is None else request.pretrained)
     if recipe.epochs < 1 or recipe.batch_size < 1:
         raise UsageError("--epochs and --batch-size must be at least 1")
     BACKBONES.get(recipe.backbone)

@@ -11,18 +11,23 @@ split to keep second-order paths to the classifier only.
 The conv nets end with adaptive average pooling to 1×1 so that 28×28 (and 8×8) inputs work.
 For 32×32 inputs this is exactly the fixed-size pooling of the official code (the last feature
 map is 8×8 for ResNet-32 / WRN-28-10 and 4×4 for PreAct ResNet-18, pooled over all of it).
+
+`resnet18` / `resnet50` are torchvision's ImageNet ResNets and may start from torchvision's
+ImageNet weights (`build_backbone(..., pretrained="imagenet1k_v1")`, see `PRETRAINED_WEIGHTS`).
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.core.errors import UsageError
+from bench.core.errors import UsageError, unknown
 from bench.core.registry import Registry
 
 BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
@@ -36,6 +41,12 @@ __all__ = [
     "SmallCNN",
     "MLP",
     "VGG19BN",
+    "TorchvisionResNet",
+    "PRETRAINED_WEIGHTS",
+    "DEFAULT_PRETRAINED",
+    "check_pretrained",
+    "load_pretrained",
+    "pretrained_cache_path",
 ]
 
 
@@ -300,6 +311,97 @@ class VGG19BN(_Backbone):
 
 
 # ---------------------------------------------------------------------------------------------
+# torchvision's ImageNet ResNet-18 / ResNet-50 (real-world data, specs/realworld_data.md §2–§6)
+# ---------------------------------------------------------------------------------------------
+
+
+class TorchvisionResNet(_Backbone):
+    """torchvision's ImageNet ResNet (`arch` "resnet18" or "resnet50") with the features/fc split.
+
+    The stem stays torchvision's (7×7 stride-2 conv, 3×3 max-pool) at every image size: these are
+    the ImageNet architectures, meant for 64–224 px inputs; smaller images work but shrink to 1×1
+    early. Modules keep torchvision's names, so its checkpoints load unchanged. With
+    `in_channels` ≠ 3 the stem conv is replaced by a fresh one of the same shape and init.
+    """
+
+    def __init__(self, arch: str, in_channels: int = 3, num_classes: int = 10) -> None:
+        super().__init__()
+        import torchvision
+
+        net = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
+        for name, child in net.named_children():  # conv1 bn1 relu maxpool layer1-4 avgpool fc
+            self.add_module(name, child)
+        if in_channels != 3:
+            self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+
+    def features(self, x: Tensor) -> Tensor:
+        out = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        return torch.flatten(self.avgpool(out), 1)
+
+
+#: pretrained weights per backbone: the name a user types -> torchvision's weights enum member.
+#: "imagenet1k_v1" (the default) is the checkpoint the papers used (`pretrained=True` before
+#: torchvision 0.13); ResNet-50 also has torchvision's newer, stronger "imagenet1k_v2".
+PRETRAINED_WEIGHTS: dict[str, dict[str, str]] = {
+    "resnet18": {"imagenet1k_v1": "ResNet18_Weights.IMAGENET1K_V1"},
+    "resnet50": {"imagenet1k_v1": "ResNet50_Weights.IMAGENET1K_V1",
+                 "imagenet1k_v2": "ResNet50_Weights.IMAGENET1K_V2"},
+}
+#: the weights `--pretrained` without a value means
+DEFAULT_PRETRAINED = "imagenet1k_v1"
+
+
+def check_pretrained(backbone: str, weights: str, in_channels: int) -> None:
+    """UsageError unless `backbone` has the pretrained `weights` and the data is RGB ("" = from scratch)."""
+    if not weights:
+        return
+    if backbone not in PRETRAINED_WEIGHTS:
+        raise UsageError(f"backbone '{backbone}' has no pretrained weights; use --backbone "
+                         f"{' or '.join(PRETRAINED_WEIGHTS)}, or train from scratch (drop --pretrained)")
+    if weights not in PRETRAINED_WEIGHTS[backbone]:
+        raise unknown(f"pretrained weights for {backbone}", weights, PRETRAINED_WEIGHTS[backbone])
+    if in_channels != 3:
+        raise UsageError(f"pretrained {backbone} weights take RGB (3-channel) images, this data has {in_channels} "
+                         "channel(s); train from scratch (drop --pretrained)")
+
+
+def _torchvision_weights(backbone: str, weights: str) -> Any:
+    import torchvision
+
+    enum_name, member = PRETRAINED_WEIGHTS[backbone][weights].split(".")
+    return getattr(torchvision.models, enum_name)[member]
+
+
+def pretrained_cache_path(backbone: str, weights: str) -> Path:
+    """Where torchvision keeps (and looks for) the checkpoint: `$TORCH_HOME/hub/checkpoints/<file>`."""
+    url = _torchvision_weights(backbone, weights).url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+
+
+def load_pretrained(model: nn.Module, backbone: str, weights: str) -> None:
+    """Load torchvision's `weights` into `model`, all but the classifier `fc`, which stays fresh.
+
+    torchvision reads its cache, or downloads into it; when neither works, a one-line
+    UsageError names the file to fetch and where to put it (never a silent start from scratch)."""
+    tv_weights = _torchvision_weights(backbone, weights)
+    cached = pretrained_cache_path(backbone, weights)
+    try:
+        state = tv_weights.get_state_dict(progress=False, check_hash=True, map_location="cpu", weights_only=True)
+    except Exception as exc:  # offline, blocked, or a damaged file in the cache
+        reason = (str(exc).splitlines() or [""])[0][:200]
+        raise UsageError(f"cannot get the {weights} weights of {backbone} ({type(exc).__name__}: {reason}); "
+                         f"download {tv_weights.url} to {cached} (set TORCH_HOME to use another cache)") from exc
+    state = {**state, "fc.weight": model.fc.weight, "fc.bias": model.fc.bias}  # keep the fresh head
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UsageError(f"{cached} is not torchvision's {backbone} {weights} checkpoint; delete it and "
+                         f"download {tv_weights.url} again") from exc
+
+
+# ---------------------------------------------------------------------------------------------
 # Small models for fast tests and MNIST-sized data
 # ---------------------------------------------------------------------------------------------
 
@@ -365,6 +467,18 @@ def _vgg19_bn(in_channels: int, num_classes: int, image_size: int, **kwargs: Any
     return VGG19BN(in_channels, num_classes, image_size, **kwargs)
 
 
+@BACKBONES.register("resnet18", "torchvision ImageNet ResNet-18, for 64-224 px; --pretrained imagenet1k_v1 "
+                                "(~11.18M params)")
+def _resnet18(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    return TorchvisionResNet("resnet18", in_channels, num_classes, **kwargs)
+
+
+@BACKBONES.register("resnet50", "torchvision ImageNet ResNet-50, for 64-224 px; --pretrained imagenet1k_v1|v2 "
+                                "(~23.53M params)")
+def _resnet50(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    return TorchvisionResNet("resnet50", in_channels, num_classes, **kwargs)
+
+
 @BACKBONES.register("small_cnn", "2-conv CNN (32/64 ch) + FC 128, sized for 28×28 inputs")
 def _small_cnn(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
     return SmallCNN(in_channels, num_classes, image_size, **kwargs)
@@ -375,13 +489,20 @@ def _mlp(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> 
     return MLP(in_channels, num_classes, image_size, **kwargs)
 
 
-def build_backbone(name: str, in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+def build_backbone(name: str, in_channels: int, num_classes: int, image_size: int, pretrained: str = "",
+                   **kwargs: Any) -> nn.Module:
     """Build the backbone called `name`; extra keyword arguments (e.g. ``dropout``) go to its constructor.
+    `pretrained` names weights of `PRETRAINED_WEIGHTS` to start from ("": random init).
 
-    Raises UsageError for an unknown name (with a "did you mean" hint) or non-positive sizes.
+    Raises UsageError for an unknown name (with a "did you mean" hint), non-positive sizes, or
+    pretrained weights the backbone or the data cannot take.
     """
     factory = BACKBONES.get(name)
     for label, value in (("in_channels", in_channels), ("num_classes", num_classes), ("image_size", image_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise UsageError(f"backbone '{name}': {label} must be a positive integer, got {value!r}")
-    return factory(in_channels, num_classes, image_size, **kwargs)
+    check_pretrained(name, pretrained, in_channels)
+    model = factory(in_channels, num_classes, image_size, **kwargs)
+    if pretrained:
+        load_pretrained(model, name, pretrained)
+    return model

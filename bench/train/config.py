@@ -39,6 +39,9 @@ class RunConfig:
     hparams: dict[str, Any] = field(default_factory=dict, hash=False)
     preset: str = ""
     speed: SpeedSpec = SpeedSpec()
+    #: the backbone's starting weights, a name from `bench.nn.backbones.PRETRAINED_WEIGHTS`
+    #: (e.g. "imagenet1k_v1"); "" = random init
+    pretrained: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -60,11 +63,12 @@ class RunConfig:
     def run_id(self) -> str:
         """12 hex digits of the SHA-256 of the canonical JSON of the hashed fields.
 
-        `speed` and the `LATER_DATA_FIELDS` of the data protocol enter the hash only when they
-        differ from their defaults, so runs made before they existed keep their ids."""
+        The `LATER_RUN_DEFAULTS` and the `LATER_DATA_FIELDS` of the data protocol enter the hash only
+        when they differ from their defaults, so runs made before they existed keep their ids."""
         payload = {k: v for k, v in self.to_dict().items() if k not in UNHASHED_FIELDS}
-        if self.speed == SpeedSpec():
-            del payload["speed"]
+        for name, default in LATER_RUN_DEFAULTS.items():
+            if getattr(self, name) == default:
+                del payload[name]
         for name, default in LATER_DATA_FIELDS.items():
             if payload["data"][name] == default:
                 del payload["data"][name]
@@ -82,3 +86,7 @@ class RunConfig:
             f"{self.method} {d.dataset} rho={d.imbalance:g} {d.noise}={d.noise_rate:g} "
             f"seed={self.seed}"
         )
+
+
+#: RunConfig fields added after runs were recorded, with the defaults at which they stay out of the hash.
+LATER_RUN_DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.name in ("speed", "pretrained")}

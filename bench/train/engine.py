@@ -100,7 +100,7 @@ def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, gener
         train_y=bundle.train_y,
         noisy_counts=bundle.noisy_counts,
         model_factory=lambda: build_backbone(
-            cfg.backbone, bundle.in_channels, bundle.num_classes, bundle.image_size
+            cfg.backbone, bundle.in_channels, bundle.num_classes, bundle.image_size, pretrained=cfg.pretrained
         ),
         transform=transform,
         generator=generator,

@@ -62,6 +62,12 @@ BAD_INPUT = [
     (["run", "one", "--method", "ce", "--dataset", "digits", "--noise-sampling", "exact"], "needs a noise model"),
     (["data", "describe", "--dataset", "digits", "--noise", "sym", "--noise-rate", "0.2", "--noise-sampling", "exactt"],
      "did you mean 'exact'"),
+    (["run", "one", "--method", "ce", "--dataset", "digits", "--pretrained"],
+     "backbone 'mlp' has no pretrained weights"),
+    (["run", "one", "--method", "ce", "--dataset", "digits", "--backbone", "resnet18", "--pretrained"],
+     "take RGB (3-channel) images"),
+    (["run", "one", "--method", "ce", "--dataset", "cifar10", "--backbone", "resnet50",
+      "--pretrained", "imagenet1k_v3"], "choose one of: imagenet1k_v1, imagenet1k_v2"),
 ]
 
 
@@ -134,3 +140,44 @@ def test_protocol_flags_reach_the_data_spec(capsys):
     info = json.loads(out)
     n = info["train_size"]
     assert code == 0 and round(info["noise_rate_realized"] * n) == int(0.3 * n)
+
+
+def test_pretrained_flag_reaches_the_run_and_the_engine_loads_the_weights(capsys, tmp_path, monkeypatch):
+    """`run one --pretrained`: planned with torchvision's default weights, recorded in the run id, and the
+    engine's model starts from them (weights faked: nothing is downloaded)."""
+    from dataclasses import replace
+
+    import torch
+    import torchvision
+
+    from bench.cli.args import DEFAULT_PRETRAINED
+    from bench.grid import run
+    from bench.grid.presets import describe_recipe
+    from bench.nn import backbones
+    from bench.train.engine import build_method
+    from noisytail_datasets import DataSpec, build_data
+
+    assert DEFAULT_PRETRAINED == backbones.DEFAULT_PRETRAINED
+    launched = []
+
+    def fake_launch(pending, store, launcher, options, hooks=None):
+        launched.extend(pending)
+        return run.Outcome(store, len(pending), 0)
+
+    monkeypatch.setattr(run, "launch", fake_launch)
+    argv = ["run", "one", "--method", "ce", "--dataset", "cifar10", "--backbone", "resnet18", "--epochs", "1",
+            "--out", str(tmp_path / "one")]
+    assert run_cli(capsys, *argv, "--pretrained")[0] == 0
+    assert run_cli(capsys, *argv)[0] == 0
+    pretrained, scratch = launched
+    assert (pretrained.pretrained, scratch.pretrained) == ("imagenet1k_v1", "")
+    assert pretrained == scratch.with_(pretrained="imagenet1k_v1") and pretrained.run_id != scratch.run_id
+    assert describe_recipe(pretrained).startswith("resnet18 pretrained=imagenet1k_v1 1ep")
+
+    torch.manual_seed(5)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    monkeypatch.setattr(torchvision.models.ResNet18_Weights, "get_state_dict", lambda self, *a, **k: state)
+    cfg = replace(pretrained, data=DataSpec(dataset="random-cifar"))  # RGB data that needs no files
+    method = build_method(cfg, build_data(cfg.data), torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert torch.equal(method.model.conv1.weight, state["conv1.weight"])
+    assert torch.equal(method.model.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])

@@ -231,3 +231,18 @@ def test_dividemix_split_recall_is_nan_without_clean_labels(release, no_data_dir
     values = method.ctx.diagnostics.pop()
     assert values["labeled_a"] == len(bundle.train_y)
     assert math.isnan(values["split_precision_a"]) and math.isnan(values["split_recall_a"])
+
+
+def test_a_released_training_set_is_kept_whole_at_rho_1(tmp_path, no_data_dirs):
+    """Uneven real-world classes are not cut to the smallest one's size at ρ = 1 (they still are
+    for the synthetic protocols, and at ρ > 1 the profile starts from the smallest class)."""
+    root = tmp_path / "uneven"
+    write_release(root / "animal10n")
+    for extra in (500, 501):  # class 0 gets two more images than the others
+        write_jpeg(root / "animal10n" / "training" / f"0_{extra}.jpg", colour_of(0, extra % 7))
+    bundle = build_data(DataSpec(dataset="animal10n", meta_per_class=0), data_root=str(root))
+    assert len(bundle.train_y) == 10 * TRAIN_PER_CLASS + 2
+    assert bundle.noisy_counts[0] == TRAIN_PER_CLASS + 2 and set(bundle.noisy_counts[1:]) == {TRAIN_PER_CLASS}
+    lt = build_data(DataSpec(dataset="animal10n", imbalance=2, meta_per_class=0), data_root=str(root))
+    assert lt.noisy_counts[0] == TRAIN_PER_CLASS  # n_max = the smallest class, as everywhere
+    assert DATASETS.get("animal10n").keep_whole_at_rho_1 and not DATASETS.get("cifar10").keep_whole_at_rho_1

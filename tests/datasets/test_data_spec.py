@@ -8,7 +8,9 @@ from noisytail_datasets import DATASETS, ORDERS, DataSpec, build_data
 
 
 def test_registries_and_orders():
-    assert DATASETS.names() == ["digits", "fashion-mnist", "cifar10", "cifar100", "animal10n", "random-cifar"]
+    assert DATASETS.names() == [
+        "digits", "fashion-mnist", "cifar10", "cifar100", "animal10n",
+        *(f"red-mini-imagenet-{p}" for p in (0, 5, 10, 15, 20, 30, 40, 50, 60, 80)), "random-cifar"]
     assert all(DATASETS.describe(n) for n in DATASETS)
     assert ORDERS == ("lt-noise", "meta-noise-lt")
 

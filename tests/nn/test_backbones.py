@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from torch import nn
 from bench.core.errors import UsageError
 from bench.nn.backbones import BACKBONES, VGG19_STAGES, PreActBlockDM, ShortcutA, build_backbone
 
-NAMES = ["resnet32", "preact_resnet18", "wrn28_10", "small_cnn", "mlp", "vgg19_bn"]
+NAMES = ["resnet32", "preact_resnet18", "wrn28_10", "small_cnn", "mlp", "vgg19_bn", "resnet18", "resnet50"]
 # backbones that work on any image size (vgg19_bn needs >= 32, tested on its own below)
 ANY_SIZE = [n for n in NAMES if n != "vgg19_bn"]
 # (in_channels, image_size) combinations every ANY_SIZE backbone must support.
@@ -20,6 +21,7 @@ SHAPES = [(1, 8), (1, 28), (3, 32)]
 
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +46,8 @@ def test_registry_names_and_descriptions() -> None:
         ("mlp", 1, 28, 269_322, 269_000),
         ("small_cnn", 1, 28, 421_642, None),
         ("vgg19_bn", 3, 64, 20_040_522, 20_040_000),  # CIFAR VGG-19 size; pooled, so any side
+        ("resnet18", 3, 64, 11_181_642, 11_180_000),  # torchvision's, 10-way head
+        ("resnet50", 3, 64, 23_528_522, 23_530_000),
     ],
 )
 def test_parameter_counts(name: str, channels: int, size: int, exact: int, approx: int | None) -> None:
@@ -222,3 +226,119 @@ def test_bad_sizes_are_usage_errors() -> None:
         build_backbone("mlp", 0, 10, 28)
     with pytest.raises(UsageError):
         build_backbone("small_cnn", 1, 10, 2)
+
+
+# ----- torchvision ResNet-18 / ResNet-50 -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name,width", [("resnet18", 512), ("resnet50", 2048)])
+def test_torchvision_resnet_is_torchvisions_network(name: str, width: int) -> None:
+    """Same module names as torchvision (its checkpoints load strictly) and the same outputs."""
+    import torchvision
+
+    reference = getattr(torchvision.models, name)(weights=None, num_classes=7).eval()
+    model = build_backbone(name, 3, 7, 64).eval()
+    model.load_state_dict(reference.state_dict())  # strict: every name and shape matches
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        feats = model.features(x)
+        assert feats.shape == (2, width) and model.fc.in_features == width and model.fc.out_features == 7
+        torch.testing.assert_close(model(x), reference(x), rtol=0, atol=0)
+        torch.testing.assert_close(model.fc(feats), model(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_torchvision_resnet_grey_stem_and_famus_last_stage(name: str) -> None:
+    from methods.famus import last_stage_prefixes
+
+    model = build_backbone(name, 1, 5, 64).eval()
+    conv1 = model.conv1
+    assert (conv1.in_channels, conv1.out_channels, conv1.kernel_size, conv1.stride) == (1, 64, (7, 7), (2, 2))
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, 64, 64)).shape == (2, 5)
+    assert last_stage_prefixes(model) == ["layer4"]
+
+
+# ----- pretrained weights, never downloaded ---------------------------------------------------
+
+RESNET18_FILE = "resnet18-f37072fd.pth"  # the name torchvision's ResNet18_Weights.IMAGENET1K_V1 is cached under
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty torchvision cache in tmp_path; any download attempt fails like an offline machine."""
+    from urllib.error import URLError
+
+    def offline(url: str, *args, **kwargs) -> None:
+        raise URLError("offline (test)")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # TORCH_HOME decides, even after a torch.hub.set_dir
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    return checkpoints
+
+
+def imagenet_state(name: str) -> dict[str, torch.Tensor]:
+    """A random state dict shaped like torchvision's ImageNet checkpoint of `name` (1000-way head)."""
+    import torchvision
+
+    torch.manual_seed(123)
+    return getattr(torchvision.models, name)(weights=None).state_dict()
+
+
+def test_pretrained_resnet18_loads_torchvisions_cache_file_except_the_head(torch_home) -> None:
+    state = imagenet_state("resnet18")
+    torch.save(state, torch_home / RESNET18_FILE)
+    model = build_backbone("resnet18", 3, 1000, 64, pretrained="imagenet1k_v1")  # 1000 classes: the head could fit
+    loaded = model.state_dict()
+    body = [k for k in state if not k.startswith("fc.")]
+    assert len(body) == len(state) - 2 and set(loaded) == set(state)
+    for key in body:
+        assert torch.equal(loaded[key], state[key]), key
+    assert not torch.equal(loaded["fc.weight"], state["fc.weight"])  # a fresh classifier, not ImageNet's
+
+
+def test_pretrained_resnet50_uses_v1_by_default_and_v2_on_request(monkeypatch) -> None:
+    from torchvision.models import ResNet50_Weights
+
+    state = imagenet_state("resnet50")
+    asked: list[str] = []
+
+    def fake_get_state_dict(self, *args, **kwargs):
+        asked.append(self.name)
+        return state
+
+    monkeypatch.setattr(ResNet50_Weights, "get_state_dict", fake_get_state_dict)
+    model = build_backbone("resnet50", 3, 14, 64, pretrained="imagenet1k_v1")
+    assert model.fc.weight.shape == (14, 2048)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items() if not k.startswith("fc."))
+    build_backbone("resnet50", 3, 14, 64, pretrained="imagenet1k_v2")
+    assert asked == ["IMAGENET1K_V1", "IMAGENET1K_V2"]
+
+
+def test_pretrained_weights_missing_offline_is_one_line_naming_the_cache_file(torch_home) -> None:
+    with pytest.raises(UsageError) as err:
+        build_backbone("resnet18", 3, 10, 64, pretrained="imagenet1k_v1")
+    message = str(err.value)
+    assert "\n" not in message and "URLError" in message
+    assert f"download https://download.pytorch.org/models/{RESNET18_FILE} to {torch_home / RESNET18_FILE}" in message
+
+
+def test_a_wrong_file_in_the_cache_is_named(torch_home) -> None:
+    torch.save(imagenet_state("resnet50"), torch_home / RESNET18_FILE)
+    with pytest.raises(UsageError, match=f"{RESNET18_FILE} is not torchvision's resnet18 imagenet1k_v1 checkpoint"):
+        build_backbone("resnet18", 3, 10, 64, pretrained="imagenet1k_v1")
+
+
+@pytest.mark.parametrize("name,channels,weights,message", [
+    ("vgg19_bn", 3, "imagenet1k_v1", "backbone 'vgg19_bn' has no pretrained weights; use --backbone resnet18 or "
+                                     "resnet50, or train from scratch"),
+    ("resnet18", 3, "imagenet1k_v2", "unknown pretrained weights for resnet18 'imagenet1k_v2' (did you mean "
+                                     "'imagenet1k_v1'?)"),
+    ("resnet50", 1, "imagenet1k_v1", "take RGB (3-channel) images, this data has 1 channel(s)"),
+])
+def test_pretrained_refusals(torch_home, name: str, channels: int, weights: str, message: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)):
+        build_backbone(name, channels, 10, 64, pretrained=weights)

@@ -46,7 +46,7 @@ def test_new_data_fields_at_their_defaults_keep_old_run_ids():
     assert cfg.run_id == OLD_RUN_ID
     # independent: the hash of the payload as it was written before the fields existed
     payload = cfg.to_dict()
-    del payload["preset"], payload["speed"]
+    del payload["preset"], payload["speed"], payload["pretrained"]
     for name in LATER_DEFAULTS:
         del payload["data"][name]
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -70,3 +70,33 @@ def test_non_default_data_fields_change_the_run_id_and_are_recorded(name, value)
     assert cfg.to_dict()["data"][name] == value  # the run record holds the whole config
     again = RunConfig.from_dict(cfg.to_dict())
     assert again == cfg and again.run_id == cfg.run_id
+
+
+def test_pretrained_changes_the_run_id_and_is_recorded_but_old_ids_stay():
+    assert make(pretrained="").run_id == OLD_RUN_ID
+    cfg = make(backbone="resnet18", pretrained="imagenet1k_v1")
+    assert cfg.run_id != make(backbone="resnet18").run_id
+    assert cfg.run_id != make(backbone="resnet18", pretrained="imagenet1k_v2").run_id
+    assert cfg.to_dict()["pretrained"] == "imagenet1k_v1"
+    again = RunConfig.from_dict(cfg.to_dict())
+    assert again == cfg and again.run_id == cfg.run_id
+
+
+def test_old_records_without_pretrained_are_read_as_random_init():
+    old = make().to_dict()
+    del old["pretrained"]
+    cfg = RunConfig.from_dict(old)
+    assert cfg.pretrained == "" and cfg.run_id == OLD_RUN_ID
+
+
+def test_a_recipe_with_pretrained_weights_makes_checked_runs():
+    from bench.core.errors import UsageError
+    from bench.grid.presets import Recipe, make_run
+
+    recipe = Recipe(backbone="resnet50", epochs=2, batch_size=32, pretrained="imagenet1k_v1")
+    cfg = make_run(DataSpec(dataset="cifar10"), "ce", recipe, seed=0)
+    assert cfg.pretrained == "imagenet1k_v1" and cfg.backbone == "resnet50"
+    with pytest.raises(UsageError, match="this data has 1 channel"):
+        make_run(DataSpec(dataset="digits"), "ce", recipe, seed=0)
+    with pytest.raises(UsageError, match="backbone 'mlp' has no pretrained weights"):
+        make_run(DataSpec(dataset="cifar10"), "ce", replace(recipe, backbone="mlp"), seed=0)
