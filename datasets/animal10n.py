@@ -99,10 +99,8 @@ def load_animal10n(data_root: str | None = None, download: bool = False) -> Base
     """Animal-10N as uint8 N×3×64×64 arrays (50,000 train with noisy labels / 5,000 clean test)."""
     folder = find_folder(data_root)
     if folder is None:
-        looked = locate.looked_in(data_root, FOLDER)
-        no_download = " (it cannot be downloaded automatically)" if download else ""
-        raise UsageError(f"Animal-10N images not found{no_download}; looked in: {looked}. Expected "
-                         f"<root>/{FOLDER}/{TRAIN_DIR}/ and <root>/{FOLDER}/{TEST_DIR}/ of <label>_<id>.jpg files. "
-                         f"Fix: request the raw-image release from the Animal-10N page, then pass --data-root DIR "
-                         f"(DIR/{FOLDER}/ or the dataset folder itself) or set ${locate.ENV_VAR}")
+        raise locate.not_found(
+            "Animal-10N images", data_root, FOLDER, download,
+            f"<root>/{FOLDER}/{TRAIN_DIR}/ and <root>/{FOLDER}/{TEST_DIR}/ of <label>_<id>.jpg files",
+            "request the raw-image release from the Animal-10N page, then pass")
     return _decode(str(folder.resolve()))

@@ -10,6 +10,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from bench.core.errors import UsageError
+
 ENV_VAR = "BENCH_DATA"
 CACHE_DIR = Path.home() / ".cache" / "noisytail-bench"
 
@@ -46,6 +48,11 @@ def dedupe(paths: Iterable[Path]) -> list[Path]:
     return list(seen.values())
 
 
-def looked_in(data_root: str | os.PathLike | None, folder: str) -> str:
-    """The candidate folders `<root>/<folder>` a loader searched, for its not-found message."""
-    return ", ".join(str(r / folder) for r in dedupe([*user_roots(data_root), CACHE_DIR]))
+def not_found(title: str, data_root: str | os.PathLike | None, folder: str, download: bool, expected: str,
+              fix: str) -> UsageError:
+    """The one-line error of a dataset that is never downloaded: what was missing, the folders
+    `<root>/<folder>` searched, the `expected` layout and the `fix`."""
+    looked = ", ".join(str(r / folder) for r in dedupe([*user_roots(data_root), CACHE_DIR]))
+    no_download = " (it cannot be downloaded automatically)" if download else ""
+    return UsageError(f"{title} not found{no_download}; looked in: {looked}. Expected {expected}. Fix: {fix} "
+                      f"--data-root DIR (DIR/{folder}/ or that folder itself) or set ${ENV_VAR}")

@@ -155,12 +155,10 @@ def load_red_mini_imagenet(level: str, data_root: str | None = None, download: b
         raise UsageError(f"Red Mini-ImageNet: no noise level {level!r}; released: {', '.join(RELEASE_SIZES)}")
     folder = find_folder(data_root)
     if folder is None:
-        looked = locate.looked_in(data_root, FOLDER)
-        no_download = " (it cannot be downloaded automatically)" if download else ""
-        raise UsageError(f"Red Mini-ImageNet not found{no_download}; looked in: {looked}. Expected "
-                         f"<root>/{FOLDER}/{SPLIT_DIR}/{train_list(level)}, {SPLIT_DIR}/{TEST_LIST}, "
-                         f"{TRAIN_IMAGES}/{train_list(level)}/<label>/ and {TEST_IMAGES}/<label>/. Fix: pass "
-                         f"--data-root DIR (DIR/{FOLDER}/ or that folder itself) or set ${locate.ENV_VAR}")
+        raise locate.not_found(
+            "Red Mini-ImageNet", data_root, FOLDER, download,
+            f"<root>/{FOLDER}/{SPLIT_DIR}/{train_list(level)}, {SPLIT_DIR}/{TEST_LIST}, "
+            f"{TRAIN_IMAGES}/{train_list(level)}/<label>/ and {TEST_IMAGES}/<label>/", "pass")
     return _decode(str(folder.resolve()), level)
 
 

@@ -110,3 +110,15 @@ def small_resnet_context(classes: int, meta_repeats: int, seed: int = 0) -> Meth
         generator=gen, diagnostics=Diagnostics(train_y),
         meta_x=torch.randint(0, 256, (len(meta_y), 1, 8, 8), dtype=torch.uint8, generator=gen), meta_y=meta_y,
     )
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """`bench` with `argv` in this process: (exit code, stdout, stderr); argparse's own exits included."""
+    from bench.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -23,7 +23,7 @@ from bench.core.registry import Registry
 from bench.core.specs import OptimSpec, ScheduleSpec
 from bench.nn.backbones import check_pretrained
 from bench.nn.speed import SpeedSpec, validate_speed
-from bench.train.config import RunConfig
+from bench.train.config import LATER_DATA_FIELDS, RunConfig
 from methods import METHODS
 from noisytail_datasets import DATASETS, DataSpec
 
@@ -191,9 +191,8 @@ def describe_recipe(cfg: RunConfig) -> str:
     changed = {k: v for k, v in cfg.hparams.items() if defaults.get(k) != v}
     hp = " ".join(f"{k}={v}" for k, v in changed.items()) or "defaults"
     data = f"{d.order} meta={d.meta_per_class}/class"
-    defaults_of_data = DataSpec(dataset=d.dataset)
-    for name in ("pad_mode", "normalisation", "noise_sampling"):
-        if getattr(d, name) != getattr(defaults_of_data, name):
+    for name, default in LATER_DATA_FIELDS.items():  # the image pipeline and noise sampling, when chosen
+        if getattr(d, name) != default:
             data += f" {name}={getattr(d, name)}"
     backbone = cfg.backbone + (f" pretrained={cfg.pretrained}" if cfg.pretrained else "")
     return f"{backbone} {cfg.epochs}ep batch={cfg.batch_size} {opt} {sched} | {data} | {hp}"

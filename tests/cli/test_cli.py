@@ -5,18 +5,9 @@ import sys
 
 import pandas as pd
 import pytest
+from helpers import run_cli
 
-from bench.cli import main
 from methods import METHODS
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("what", ["methods", "datasets", "presets", "backbones", "noise"])

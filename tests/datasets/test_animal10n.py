@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import run_cli
 from torchvision.io import encode_jpeg
 
-from bench.cli import main
 from bench.core.errors import UsageError
 from methods.base import Diagnostics
 from noisytail_datasets import DATASETS, DataSpec, build_data, describe, load_base
@@ -161,11 +161,7 @@ def test_engine_hands_methods_diagnostics_without_clean_labels(release, no_data_
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(capsys, *argv)
     return code, out + err
 
 

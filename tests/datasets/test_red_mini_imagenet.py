@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli
 from torchvision.io import encode_jpeg, encode_png
 
-from bench.cli import main
 from bench.core.errors import UsageError
 from bench.core.specs import OptimSpec, ScheduleSpec
 from noisytail_datasets import DATASETS, DataSpec, build_data, describe, load_base
@@ -213,11 +213,7 @@ def test_bundle_says_clean_labels_are_unknown(full_release, no_data_dirs):
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(capsys, *argv)
     return code, out + err
 
 
