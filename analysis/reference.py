@@ -1,7 +1,11 @@
 """The papers' published numbers (`results/reference/published_results.csv`) and their known defects.
 
-A published number is looked up by (paper, table, printed method name, cell, metric). The
-printed names keep the papers' spellings ("Cross Entopy", "DivdeMix"); each table layout maps
+A published number is looked up by (paper, table, printed method name, cell, metric, measure).
+The measure (the CSV's `measure` column, `bench.grid.layout.MEASURES`) tells apart the several
+numbers a table prints for one cell, e.g. WebVision top-1/top-5 and ImageNet top-1/top-5 of
+mini-WebVision; an empty measure and "top1" are the same (top-1 on the main test set). A key
+may hold NaN where the paper averages over settings (Dynamic Loss Table 9: no imbalance or rate);
+NaN matches NaN. The printed names keep the papers' spellings ("Cross Entopy", "DivdeMix"); each table layout maps
 our registry names to them. Where a table prints one method for two backbones (FSR's "FSR"
 on WRN-28-10 and "FSR-R32" on ResNet-32), the row of the backbone our runs used is chosen.
 Each paper module of `bench.grid.papers` lists its table's known defects (what
@@ -49,20 +53,39 @@ class Published:
     metric: str  # the published metric it came from
     backbone: str
     flags: tuple[str, ...]  # ⚠ notes that apply
+    measure: str = ""  # what it measures ("" = top-1 on the main test set)
+
+
+def _same_number(column: pd.Series, value: float) -> pd.Series:
+    """Rows of a numeric key column equal to `value` (NaN matches NaN)."""
+    column = pd.to_numeric(column, errors="coerce")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return column.isna()
+    return (column - float(value)).abs() < 1e-9
+
+
+def _measures(ref: pd.DataFrame) -> pd.Series:
+    """The measure of each published row, "" for top-1 on the main test set (empty or "top1")."""
+    if "measure" not in ref:
+        return pd.Series("", index=ref.index)
+    text = ref["measure"].fillna("").astype(str).str.strip()
+    return text.where(text != "top1", "")
 
 
 def lookup(paper: str, table: int, names: tuple[str, ...], cell_key: tuple, metric: str,
-           backbone: str | None = None) -> Published | None:
-    """The published number of the first of `names` printed in (paper, table) for the cell and metric.
+           backbone: str | None = None, measure: str = "") -> Published | None:
+    """The published number of the first of `names` printed in (paper, table) for the cell,
+    metric and measure.
 
-    `cell_key` is (dataset, imbalance, published noise name, noise rate). Returns None when the
-    table has no such number.
+    `cell_key` is (dataset, imbalance, published noise name, noise rate); `measure` "" or "top1"
+    is top-1 on the main test set. Returns None when the table has no such number.
     """
     dataset, imbalance, noise, rate = cell_key
     ref = published()
+    wanted = "" if measure in ("", "top1") else measure
     rows = ref[(ref["paper"] == paper) & (ref["table"] == table) & (ref["dataset"] == dataset)
-               & (ref["imbalance"] == imbalance) & (ref["noise"] == noise)
-               & ((ref["noise_rate"] - rate).abs() < 1e-9)]
+               & _same_number(ref["imbalance"], imbalance) & (ref["noise"] == noise)
+               & _same_number(ref["noise_rate"], rate) & (_measures(ref) == wanted)]
     for ref_metric in COMPARABLE_METRICS[metric]:
         hits = rows[(rows["metric"] == ref_metric) & rows["method"].isin(names)]
         if backbone is not None and (hits["backbone"] == backbone).any():
@@ -73,7 +96,8 @@ def lookup(paper: str, table: int, names: tuple[str, ...], cell_key: tuple, metr
                 flags = defects_for(paper, table, name, metric, cell_key=cell_key)
                 if ref_metric == "acc":
                     flags += (f"{paper} Table {table} does not say whether it reports the last or the best epoch",)
-                return Published(float(row["value"]), _float(row["std"]), name, ref_metric, str(row["backbone"]), flags)
+                return Published(float(row["value"]), _float(row["std"]), name, ref_metric, str(row["backbone"]), flags,
+                                 wanted)
     return None
 
 
@@ -114,7 +138,15 @@ def table_methods(paper: str, table: int) -> list[str]:
 
 
 def _same_cell(a: tuple, b: tuple | None) -> bool:
-    return b is not None and a[:3] == tuple(b[:3]) and abs(a[3] - b[3]) < 1e-9
+    if b is None or a[0] != b[0] or a[2] != b[2]:
+        return False
+    return all(_same_value(x, y) for x, y in ((a[1], b[1]), (a[3], b[3])))
+
+
+def _same_value(a: object, b: object) -> bool:
+    """Two key numbers alike (NaN alike NaN)."""
+    a, b = _float(a), _float(b)
+    return (math.isnan(a) and math.isnan(b)) or abs(a - b) < 1e-9
 
 
 def _float(value: object) -> float:

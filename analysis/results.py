@@ -4,6 +4,21 @@ A *cell* is one data protocol: (dataset, imbalance ρ, noise model, noise rate).
 (noise rate 0) is written with noise "none", whatever noise model the grid named, so that
 clean cells from different grids and the papers' tables line up. Seeds are paired across
 methods: runs of one cell with the same (data seed, train seed) saw bit-identical data.
+
+A *metric* says which epoch of a run counts ("last", "best", "last5"); a *measure* says what is
+counted at it (`bench.grid.layout.MEASURES`: top-1 on the main test set by default, or top-5,
+the ImageNet test set of mini-WebVision, many/medium/few-shot accuracy). Top-1 numbers come
+from the runs table; the others from the epochs table: "last" is the value at the run's final
+epoch, "last5" the mean over its last 5 epochs, and "best" the value at the run's `best_epoch`,
+the epoch with the highest top-1 *test* accuracy. So one epoch is selected per run, by top-1,
+for every measure (a run's "best top-5" is its top-5 at its best top-1 epoch, not its highest
+top-5), and that selection is on the test set, hence optimistic.
+
+Runs of an ablation variant (`bench.grid.presets.VARIANTS`) record the registered method; they
+are named by their variant here (their hyperparameters hold the variant's overrides), so that
+every consumer treats a variant as a method of its own. A backbone sweep (a preset with
+`backbones`, Dynamic Loss Table 8) holds runs of one method and cell on several backbones: only
+a layout with a column per backbone separates them, so `scores` and `cell_matrix` refuse them.
 """
 from __future__ import annotations
 
@@ -14,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.errors import UsageError
-from bench.grid.layout import Cell
+from bench.grid.layout import MEASURES, Cell
 
 #: metric name on the command line -> column of the runs table
 METRICS = {"last": "last_acc", "best": "best_acc", "last5": "last5_acc"}
@@ -52,6 +67,43 @@ def metric_column(metric: str) -> str:
     return METRICS[metric]
 
 
+def measure_column(measure: str) -> str:
+    """The epochs-table column of a measure name ("" = top-1 on the main test set), or a UsageError."""
+    if measure not in MEASURES:
+        raise UsageError(f"unknown measure '{measure}'; choose one of: {', '.join(m for m in MEASURES if m)}")
+    return MEASURES[measure]
+
+
+def is_top1(measure: str) -> bool:
+    """Whether `measure` is the main test set's top-1 accuracy (what the runs table holds)."""
+    return measure_column(measure) == MEASURES[""]
+
+
+def measure_values(runs: pd.DataFrame, epochs: pd.DataFrame, metric: str, measure: str) -> pd.Series:
+    """The `metric` of each of `runs` for `measure`, indexed like `runs` (NaN where the epochs
+    table lacks it): top-1 from the runs table; any other measure from the epochs table at the
+    run's final epoch ("last"), at its `best_epoch` ("best", the epoch of the highest top-1 test
+    accuracy), or averaged over its last 5 epochs ("last5")."""
+    column = metric_column(metric)
+    if is_top1(measure):
+        return pd.to_numeric(runs[column], errors="coerce").astype(float)
+    wanted = measure_column(measure)
+    if wanted not in epochs.columns or runs.empty:
+        return pd.Series(float("nan"), index=runs.index, dtype=float)
+    rows = epochs.loc[epochs["run_id"].isin(set(runs["run_id"])), ["run_id", "epoch", wanted]]
+    rows = rows.assign(epoch=pd.to_numeric(rows["epoch"]), value=pd.to_numeric(rows[wanted], errors="coerce"))
+    rows = rows.sort_values(["run_id", "epoch"])
+    if metric == "last":
+        per_run = rows.groupby("run_id").tail(1).set_index("run_id")["value"]
+    elif metric == "last5":
+        per_run = rows.groupby("run_id")["value"].apply(lambda v: v.tail(5).mean(skipna=False))
+    else:  # best: the epoch that top-1 chose
+        chosen = pd.to_numeric(runs.set_index("run_id")["best_epoch"], errors="coerce")
+        at_best = rows[rows["epoch"].to_numpy() == chosen.reindex(rows["run_id"]).to_numpy()]
+        per_run = at_best.drop_duplicates("run_id", keep="last").set_index("run_id")["value"]
+    return runs["run_id"].map(per_run).astype(float)
+
+
 @dataclass
 class Results:
     """The runs and epochs tables of one results folder, cells normalised (see module doc)."""
@@ -71,20 +123,34 @@ class Results:
                       key=lambda c: (c.dataset, c.imbalance, c.noise != "none", c.noise, c.noise_rate))
 
     def methods(self) -> list[str]:
-        """Methods present, in the registry's listing order."""
+        """Methods present, in the registry's listing order; an ablation variant right after its
+        method (variants of one method by name)."""
         from analysis.style import method_order
+        from bench.grid.presets import VARIANTS
 
-        return method_order(self.runs["method"].unique())
+        names = set(self.runs["method"].unique())
+        bases = method_order({VARIANTS.get(n).method if n in VARIANTS else n for n in names})
+        out = []
+        for base in bases:
+            out += [base] if base in names else []
+            out += sorted(n for n in names if n in VARIANTS and VARIANTS.get(n).method == base)
+        return out
 
-    def scores(self, metric: str) -> pd.DataFrame:
-        """One row per finished run: method, cell keys, data_seed, seed, value (the metric)."""
-        column = metric_column(metric)
-        frame = self.done[["method", *CELL_KEYS, "data_seed", "seed", column]].rename(columns={column: "value"})
+    def values(self, runs: pd.DataFrame, metric: str, measure: str = "") -> pd.Series:
+        """The metric of each of `runs` (rows of `self.runs`) for `measure` (see the module doc)."""
+        return measure_values(runs, self.epochs, metric, measure)
+
+    def scores(self, metric: str, measure: str = "") -> pd.DataFrame:
+        """One row per finished run: method, cell keys, data_seed, seed, value (the metric of the
+        measure; top-1 on the main test set by default, see the module doc)."""
+        _refuse_backbone_sweep(self.done)
+        frame = self.done[["method", *CELL_KEYS, "data_seed", "seed"]].assign(
+            value=self.values(self.done, metric, measure))
         return frame.dropna(subset=["value"]).reset_index(drop=True)
 
-    def cell_matrix(self, metric: str) -> pd.DataFrame:
+    def cell_matrix(self, metric: str, measure: str = "") -> pd.DataFrame:
         """Seed-mean of the metric: rows = cells (as `Cell`), columns = methods (registry order)."""
-        scores = self.scores(metric)
+        scores = self.scores(metric, measure)
         table = scores.groupby(["method", *CELL_KEYS])["value"].mean().unstack("method")
         table.index = [Cell(*key) for key in table.index]
         return table[[m for m in self.methods() if m in table.columns]]
@@ -135,24 +201,81 @@ def load_results(path: str | Path, preset: str | None = None) -> Results:
     if runs.empty:
         raise UsageError(f"results folder '{root}' holds no runs; run `python -m bench run grid --out {root}` first")
     if missing:
-        raise UsageError(f"'{runs_csv}' lacks the columns {', '.join(sorted(missing))}; it is not a bench results table")
+        raise UsageError(f"'{runs_csv}' lacks the columns {', '.join(sorted(missing))}; "
+                         "it is not a bench results table")
     if preset is not None:
         runs = runs[runs["preset"] == preset]
         if runs.empty:
-            raise UsageError(f"results folder '{root}' holds no run of preset '{preset}'; drop --preset or pick another")
-    runs = _normalise(runs).reset_index(drop=True)
+            raise UsageError(f"results folder '{root}' holds no run of preset '{preset}'; "
+                             "drop --preset or pick another")
+    runs = _name_variants(_normalise(runs)).reset_index(drop=True)
     _check_one_config(runs)
     epochs = epochs[epochs["run_id"].isin(set(runs["run_id"]))].reset_index(drop=True)
     return Results(root=root, runs=runs, epochs=epochs)
 
 
+def _name_variants(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs of an ablation variant named by the variant (its method and its overrides in the
+    run's hyperparameters); other runs keep their method."""
+    import json
+
+    from bench.grid.presets import VARIANTS
+
+    variants = [(name, VARIANTS.get(name)) for name in VARIANTS]
+    if not variants or "hparams" not in runs:
+        return runs
+    runs = runs.copy()
+    for i, (method, text) in enumerate(zip(runs["method"], runs["hparams"])):
+        mine = [(name, v) for name, v in variants if v.method == method]
+        if not mine or not isinstance(text, str) or not text:
+            continue
+        try:
+            hparams = json.loads(text)
+        except json.JSONDecodeError:
+            continue
+        for name, variant in mine:
+            if all(k in hparams and hparams[k] == value for k, value in variant.hparams.items()):
+                runs.iloc[i, runs.columns.get_loc("method")] = name
+                break
+    return runs
+
+
+def _sweeps(presets: pd.Series) -> pd.Series:
+    """Whether each run's preset is a backbone sweep (declares `backbones`)."""
+    from bench.grid.presets import PRESETS
+
+    def sweep(name: object) -> bool:
+        return isinstance(name, str) and name in PRESETS and bool(PRESETS.get(name).backbones)
+
+    return presets.map(sweep) if len(presets) else presets.astype(bool)
+
+
+def _refuse_backbone_sweep(runs: pd.DataFrame) -> None:
+    """Scores pool seeds per method and cell: refuse runs of one method and cell on several backbones."""
+    if "backbone" not in runs or runs.empty:
+        return
+    counts = runs.groupby(["method", *CELL_KEYS])["backbone"].nunique()
+    if (counts > 1).any():
+        method, *cell = counts[counts > 1].index[0]
+        raise UsageError(f"method '{method}' ran on several backbones in cell {Cell(*cell).label()} (a backbone "
+                         "sweep, e.g. dl-table8): statistics and plots would pool them; `bench table` with the "
+                         "sweep's layout shows one column per backbone, or keep each backbone in its own --out folder")
+
+
 def _check_one_config(runs: pd.DataFrame) -> None:
-    """Refuse to pool seeds of one method and cell that ran different configurations."""
+    """Refuse to pool seeds of one method and cell that ran different configurations. Runs of a
+    backbone sweep may differ in backbone (each backbone is checked on its own)."""
     present = [k for k in CONFIG_KEYS if k in runs]
-    configs = runs.groupby(["method", *CELL_KEYS])[present].nunique(dropna=False)
+    keys = ["method", *CELL_KEYS]
+    if "backbone" in runs and "preset" in runs and len(runs):
+        sweep = _sweeps(runs["preset"])
+        per_backbone = sweep.groupby([runs[k] for k in keys]).transform("all")
+        runs = runs.assign(_sweep_backbone=runs["backbone"].where(per_backbone, ""))
+        keys.append("_sweep_backbone")
+    configs = runs.groupby(keys)[present].nunique(dropna=False)
     mixed = configs[(configs > 1).any(axis=1)]
     if len(mixed):
-        method, *cell = mixed.index[0]
+        method, *cell = mixed.index[0][:1 + len(CELL_KEYS)]
         what = ", ".join(k for k in present if mixed.iloc[0][k] > 1)
         raise UsageError(f"method '{method}' ran with different {what} in cell {Cell(*cell).label()}, so its seeds "
                          "cannot be pooled; pass --preset to pick one grid, or keep each configuration in its own "

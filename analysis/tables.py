@@ -6,6 +6,13 @@ with nothing to show says why: "not run", "failed: <reason>", or it carries "(n=
 best value per column and metric is bold, ties decided on the displayed (rounded) value. With
 `reference=True` every method gets a "paper" row (the published number, with ⚠ notes where
 `specs/reference_results.md` flags a defect) and a "Δ" row (ours − paper).
+
+A column may show another measure than top-1 on the main test set (`Column.measure`: top-5, the
+ImageNet test set of mini-WebVision, …): ours is read from the epochs table at the epoch the
+metric picks (for Best, the epoch of the highest top-1 test accuracy, one selection for all the
+run's measures; `analysis.results`), the published number is the one printed for that measure.
+A column may also hold one backbone only (`Column.backbone`, Dynamic Loss Table 8). Ablation
+variants (`bench.grid.presets.VARIANTS`) are rows of their own, printed by their display name.
 """
 from __future__ import annotations
 
@@ -17,10 +24,12 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.layouts import Column, Layout, get_layout, paper_title
-from analysis.reference import defects_for, lookup, published_time_ms, table_methods
-from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, metric_column
+from analysis.reference import Published, defects_for, lookup, published_time_ms, table_methods
+from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, is_top1, metric_column
 from analysis.style import display_name
 from bench.core.errors import UsageError
+from bench.grid.layout import MEASURES
+from bench.grid.presets import VARIANTS
 
 FORMATS = ("md", "latex", "csv")
 
@@ -71,7 +80,7 @@ def build_table(results: Results, layout_name: str = "grid", metric: str | None 
                          "published counterpart")
     runs = _runs_in(results, layout)
     methods = [m for m in results.methods() if m in set(runs["method"])]
-    builder = _Builder(layout, metrics, reference, runs)
+    builder = _Builder(layout, metrics, reference, runs, results)
     for method in methods:
         for m in metrics:
             builder.add_method_rows(method, m)
@@ -94,8 +103,10 @@ def _runs_in(results: Results, layout: Layout) -> pd.DataFrame:
 class _Builder:
     """Accumulates rows; computes Avg, bolding and footnotes at the end."""
 
-    def __init__(self, layout: Layout, metrics: tuple[str, ...], reference: bool, runs: pd.DataFrame) -> None:
+    def __init__(self, layout: Layout, metrics: tuple[str, ...], reference: bool, runs: pd.DataFrame,
+                 results: Results) -> None:
         self.layout, self.metrics, self.reference, self.runs = layout, metrics, reference, runs
+        self.results = results
         self.rows: list[tuple[str, str, str]] = []
         self.entries: list[list[Entry]] = []
         self.footnotes: list[str] = []
@@ -149,10 +160,22 @@ class _Builder:
 
     def _ours(self, mine: pd.DataFrame, col: Column, metric: str) -> Entry:
         here = in_cell(mine, col.cell)
+        if col.backbone:
+            here = here[here["backbone"] == col.backbone]
         if here.empty:
             return Entry("not run", status="not run")
-        done = here[(here["status"] == "done")][metric_column(metric)].dropna()
+        if here["backbone"].nunique() > 1:  # a backbone sweep under a layout without backbone columns
+            note = self.note("runs on several backbones: this layout has no column per backbone, "
+                             "so they are not pooled")
+            return Entry("–", status="missing", notes=(note,))
+        finished = here[here["status"] == "done"]
+        all_values = self.results.values(finished, metric, col.measure)
+        done = all_values.dropna()
         failed = here[here["status"] != "done"]
+        if done.empty and len(finished):
+            note = self.note(f"the runs recorded no {_measure_text(col.measure)} (epochs column "
+                             f"'{MEASURES[col.measure]}')")
+            return Entry("–", status="missing", notes=(note,), n_failed=len(failed))
         if done.empty:
             reason = next((e for e in failed["error"] if e), "no result")
             return Entry(f"failed: {_short(reason)}", status="failed", n_failed=len(failed))
@@ -173,7 +196,7 @@ class _Builder:
     def _paper(self, method: str, metric: str, mine: pd.DataFrame) -> list[Entry]:
         layout = self.layout
         names = layout.paper_names.get(method, ())
-        backbone = mine["backbone"].mode().iloc[0] if len(mine) else None
+        row_backbone = mine["backbone"].mode().iloc[0] if len(mine) else None
         out: list[Entry] = []
         for kind, col in zip(self.kinds, self.columns):
             if kind == "time":
@@ -185,24 +208,39 @@ class _Builder:
                     out.append(Entry("", mean=hit.value, status="time", notes=(note,)))
                 continue
             if kind != "cell":
-                out.append(Entry("", status="paper"))  # filled by _fill_averages
+                average = layout.average_rows
+                if average is not None and method in average.names:  # printed only as this average
+                    hit = lookup(layout.paper, average.table, average.names[method], average.key, metric,  # type: ignore[arg-type]
+                                 row_backbone)
+                    out.append(self._published(hit, row_backbone))
+                else:
+                    out.append(Entry("", status="paper"))  # filled by _fill_averages
                 continue
-            hit = lookup(layout.paper, layout.table, names, col.ref_key(), metric, backbone)  # type: ignore[arg-type]
-            if hit is None:
-                out.append(Entry("–", status="missing"))
-                continue
-            notes = [self.note(f) for f in hit.flags]
-            if backbone and hit.backbone != backbone:
-                notes.append(self.note(f"'{hit.name}' was published with {hit.backbone}; our runs used {backbone}"))
-            out.append(Entry("", value=math.nan, mean=hit.value, std=hit.std, n=0, status="paper",
-                             notes=tuple(dict.fromkeys(notes))))
+            backbone = col.backbone or row_backbone
+            hit = lookup(layout.paper, layout.table, names, col.ref_key(), metric, backbone,  # type: ignore[arg-type]
+                         measure=col.measure)
+            out.append(self._published(hit, backbone))
         return out
 
+    def _published(self, hit: Published | None, backbone: str | None) -> Entry:
+        """The paper slot of one published number (None: '–')."""
+        if hit is None:
+            return Entry("–", status="missing")
+        notes = [self.note(f) for f in hit.flags]
+        if backbone and hit.backbone != backbone:
+            notes.append(self.note(f"'{hit.name}' was published with {hit.backbone}; our runs used {backbone}"))
+        return Entry("", value=math.nan, mean=hit.value, std=hit.std, n=0, status="paper",
+                     notes=tuple(dict.fromkeys(notes)))
+
     def _fill_averages(self, row: list[Entry | None], paper: bool = False) -> None:
-        """Avg = mean of the row's displayed cell means ('–' if any is missing)."""
+        """Avg = mean of the row's displayed cell means ('–' if any is missing); a paper row keeps an
+        average the paper prints itself (`Layout.average_rows`)."""
         start = 0
         for i, kind in enumerate(self.kinds):
             if kind != "avg":
+                continue
+            if paper and row[i] is not None and not math.isnan(row[i].mean):  # type: ignore[union-attr]
+                start = i + 1
                 continue
             if self.layout.avg == "all":
                 members = [j for j, k in enumerate(self.kinds) if k == "cell"]
@@ -264,6 +302,12 @@ class _Builder:
         parts = [f"{layout.title}.",
                  f"Mean ± std over seeds (sample standard deviation, not the standard error); {n_text}.",
                  "; ".join(_METRIC_DEFINITIONS[m] for m in self.metrics) + "."]
+        measures = list(dict.fromkeys(col.measure for col in layout.columns if not is_top1(col.measure)))
+        if measures:
+            parts.append("Columns other than top-1 on the main test set: "
+                         + "; ".join(dict.fromkeys(_MEASURE_DEFINITIONS[m] for m in measures))
+                         + "; each at the epoch the metric picks (Best: the epoch of the highest top-1 test "
+                         "accuracy, one selection for every measure of a run).")
         parts.append("Bold: best per column and metric (ties on the displayed value are all bold).")
         if layout.avg:
             parts.append("Avg: mean of the row's cells, '–' when one is missing.")
@@ -279,6 +323,16 @@ class _Builder:
             others = [n for n in table_methods(layout.paper, layout.table) if n not in implemented]  # type: ignore[arg-type]
             if others:
                 parts.append(f"Published rows without a run here: {', '.join(others)}.")
+            average = layout.average_rows
+            if average is not None:
+                shown = [_name(m) for m in methods if m in average.names]
+                if shown:
+                    parts.append(f"paper Avg of {', '.join(shown)}: {paper_title(layout.paper)} Table {average.table}, "
+                                 "which prints only that average over these cells.")
+                done = {n for m in methods for n in average.names.get(m, ())}
+                rest = [n for n in table_methods(layout.paper, average.table) if n not in done]  # type: ignore[arg-type]
+                if rest:
+                    parts.append(f"Rows of Table {average.table} without a run here: {', '.join(rest)}.")
         return " ".join(parts)
 
 
@@ -287,6 +341,25 @@ _METRIC_DEFINITIONS = {
     "best": "Best: the highest test accuracy over epochs (selected on the test set, so optimistic)",
     "last5": "Last-5 mean: mean test accuracy over the last 5 epochs",
 }
+_MEASURE_DEFINITIONS = {
+    "top5": "top-5: top-5 accuracy on the main test set (WebVision val for mini-WebVision)",
+    "imagenet_top1": "ImageNet top-1/top-5: on the ILSVRC-2012 val images of the same classes",
+    "imagenet_top5": "ImageNet top-1/top-5: on the ILSVRC-2012 val images of the same classes",
+    "many": "many/medium/few: mean per-class top-1 accuracy of the many-, medium- and few-shot classes",
+    "medium": "many/medium/few: mean per-class top-1 accuracy of the many-, medium- and few-shot classes",
+    "few": "many/medium/few: mean per-class top-1 accuracy of the many-, medium- and few-shot classes",
+}
+
+
+def _measure_text(measure: str) -> str:
+    return {"": "top-1 accuracy", "top1": "top-1 accuracy", "top5": "top-5 accuracy",
+            "imagenet_top1": "ImageNet top-1 accuracy", "imagenet_top5": "ImageNet top-5 accuracy",
+            "many": "many-shot accuracy", "medium": "medium-shot accuracy", "few": "few-shot accuracy"}[measure]
+
+
+def _name(method: str) -> str:
+    """How a row prints a method or an ablation variant."""
+    return VARIANTS.get(method).display_name if method in VARIANTS else display_name(method)
 
 
 def _number_text(entry: Entry, decimals: int, n_max: int) -> str:
@@ -326,7 +399,7 @@ def _missing_summary(rows, entries, headers, kinds) -> str:
     parts = [f"No runs at: {', '.join(where[j] for j in empty)}."] if empty else []
     for status in ("not run", "failed"):
         items = list(dict.fromkeys(
-            f"{display_name(method)} at {where[j]}" for method, row in ours
+            f"{_name(method)} at {where[j]}" for method, row in ours
             for j, kind in enumerate(kinds) if kind == "cell" and j not in empty and row[j].status == status))
         if items:
             parts.append(f"{status.capitalize()}: {', '.join(items)}.")
@@ -340,7 +413,7 @@ def _display_rows(table: Table) -> list[tuple[str, str, str]]:
     """(method, metric, source) labels as shown: a method's name only on its first sub-row."""
     out, previous = [], None
     for method, metric, source in table.rows:
-        name = display_name(method) if method != previous else ""
+        name = _name(method) if method != previous else ""
         metric_label = METRIC_LABELS[metric] if source in ("ours",) or not table.reference else ""
         out.append((name, metric_label, source))
         previous = method
@@ -372,7 +445,8 @@ _LATEX_SUBS = [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"
                ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}"), ("$", r"\$"),
                ("ρ", r"$\rho$"), ("λ", r"$\lambda$"), ("μ", r"$\mu$"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"),
                ("−", r"$-$"), ("–", "--"), ("…", r"\dots{}"), ("×", r"$\times$"), ("♯", r"$\sharp$"),
-               ("⚠", "")]
+               ("θ", r"$\theta$"), ("∗", r"$^{*}$"), ("†", r"$^{\dagger}$"), ("≈", r"$\approx$"),
+               ("✓", r"$\checkmark$"), ("✗", r"$\times$"), ("⚠", "")]
 
 
 def latex_escape(text: str) -> str:
@@ -384,7 +458,8 @@ def latex_escape(text: str) -> str:
 
 
 def to_latex(table: Table) -> str:
-    """A booktabs table (needs \\usepackage{booktabs,multirow})."""
+    """A booktabs table (needs \\usepackage{booktabs,multirow}, and amssymb for the check marks of
+    Dynamic Loss Table 9)."""
     n_labels = 3 if table.reference else 2
     spec = "l" * n_labels + "r" * len(table.headers)
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
@@ -450,6 +525,7 @@ def to_frame(table: Table) -> pd.DataFrame:
                 "group": group, "column": label, "kind": kind,
                 "dataset": cell.dataset if cell else "", "imbalance": cell.imbalance if cell else math.nan,
                 "noise": cell.noise if cell else "", "noise_rate": cell.noise_rate if cell else math.nan,
+                "measure": col.measure if col is not None else "", "backbone": col.backbone if col is not None else "",
                 "mean": e.mean, "std": e.std, "n": e.n, "n_failed": e.n_failed, "status": e.status,
                 "text": e.text, "bold": e.bold,
                 "notes": json.dumps([table.footnotes[i - 1] for i in e.notes]) if e.notes else "",

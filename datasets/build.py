@@ -19,7 +19,10 @@ Order "meta-noise-lt" (GDW mixed setting §C.2):
   1. per class, permute the base training images (stage META); the first meta_per_class form the meta set;
   2. noise (stage NOISE) on the whole remaining, balanced set;
   3. long-tail subsampling on the TRUE labels (stage LT), n_max = the smallest remaining class size.
-Meta labels are always clean, and the test set is the base test set unchanged.
+Meta labels are always clean, and the test set is the base test set unchanged. A dataset that releases a
+clean set apart from its training images (`BaseData.meta_pool`: Clothing1M's clean val, ImageNet-LT's val)
+draws the meta set from that set instead (stage META, the first meta_per_class of each class's permutation),
+and no training image is held out. Images on disk (`ImageFiles`) are indexed like arrays and stay on disk.
 Human noise (CIFAR-N, `cifar_n`): the same stages on the clean labels (so the same images as with
 noise "none"), and the noise stage gives each kept training image its released human label (no draw).
 Noise sampling "exact" (DivideMix §4.3) relabels exactly int(r·N) of the N labels it is applied to,
@@ -35,10 +38,11 @@ import torch
 
 from bench.core.errors import UsageError
 
-from .base import BaseData
+from .base import BaseData, ImageStore
 from .bundle import DataBundle
 from .catalog import DATASETS
 from .cifar_n import human_train_labels, is_human_noise
+from .images import ImageFiles
 from .long_tail import long_tail_counts
 from .noise import sample_exact_count_labels, sample_noisy_labels, transition_matrix
 from .normalisation import normalisation_stats
@@ -124,6 +128,18 @@ def _meta_noise_then_lt(spec: DataSpec, base: BaseData, num_classes: int, human_
     return rest_idx[keep], rest_true[keep], rest_noisy[keep], meta_idx, 0
 
 
+def _meta_from_pool(spec: DataSpec, pool_y: np.ndarray, num_classes: int) -> np.ndarray:
+    """Positions in a released clean set (`BaseData.meta_pool`) of the meta set: the first
+    meta_per_class of each class's permutation (stage META), classes in order."""
+    m = spec.meta_per_class
+    perms = _class_permutations(pool_y, num_classes, _rng(spec, STAGE_META))
+    for c, perm in enumerate(perms):
+        if len(perm) < m:
+            raise UsageError(f"{spec.dataset}: class {c} has {len(perm)} images in the clean set the meta set is "
+                             f"drawn from, fewer than --meta-per-class {m}; use a smaller --meta-per-class")
+    return np.sort(np.concatenate([p[:m] for p in perms])) if perms else np.empty(0, dtype=np.int64)
+
+
 def build_data(spec: DataSpec, device: torch.device | str = "cpu", data_root: str | None = None,
                download: bool = False) -> DataBundle:
     """Validate `spec`, load its base dataset (cached) and build the run's tensors on `device`."""
@@ -133,25 +149,37 @@ def build_data(spec: DataSpec, device: torch.device | str = "cpu", data_root: st
     human_y = (human_train_labels(spec.noise, base.train_y, info.num_classes, data_root)
                if is_human_noise(spec.noise) else None)
     construct = _lt_then_noise if spec.order == "lt-noise" else _meta_noise_then_lt
-    train_idx, true_y, noisy_y, meta_idx, from_train = construct(spec, base, info.num_classes, human_y)
+    pool = base.meta_pool
+    carve = dataclasses.replace(spec, meta_per_class=0) if pool is not None else spec  # meta from the pool instead
+    train_idx, true_y, noisy_y, meta_idx, from_train = construct(carve, base, info.num_classes, human_y)
+    meta_x, meta_y = base.train_x, base.train_y
+    if pool is not None:
+        meta_x, meta_y = pool
+        meta_idx = _meta_from_pool(spec, meta_y, info.num_classes)
     mean, std = normalisation_stats(spec.normalisation, spec.dataset, base)
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
+    def images(a: ImageStore) -> torch.Tensor | ImageFiles:
+        return a.copy() if isinstance(a, ImageFiles) else tensor(a)
+
     return DataBundle(
         spec=spec,
         num_classes=info.num_classes,
         in_channels=info.in_channels,
-        image_size=info.image_size,
-        train_x=tensor(base.train_x[train_idx]),
+        image_size=spec.image_size or info.image_size,
+        train_x=images(base.train_x[train_idx]),
         train_y=tensor(noisy_y.astype(np.int64)),
         train_true_y=tensor(true_y.astype(np.int64)),
         train_source_index=tensor(train_idx.astype(np.int64)),
-        meta_x=tensor(base.train_x[meta_idx]),
-        meta_y=tensor(base.train_y[meta_idx].astype(np.int64)),
-        test_x=tensor(base.test_x.copy()),  # never share memory with the cache
+        meta_x=images(meta_x[meta_idx]),
+        meta_y=tensor(meta_y[meta_idx].astype(np.int64)),
+        test_x=images(base.test_x.copy()),  # never share memory with the cache
         test_y=tensor(base.test_y.astype(np.int64, copy=True)),
+        extra_tests={name: (images(x.copy()), tensor(y.astype(np.int64, copy=True)))
+                     for name, (x, y) in base.extra_tests.items()},
+        stream=info.stream.at_size(spec.image_size or info.image_size) if info.stream else None,
         mean=mean,
         std=std,
         augment=dataclasses.replace(info.augment, pad_mode=spec.pad_mode),

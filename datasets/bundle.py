@@ -9,10 +9,18 @@ from torch import Tensor
 
 from .augment import AugmentSpec
 from .catalog import DATASETS
+from .images import ImageFiles, StreamTransforms
 from .spec import DataSpec
 
 _TENSOR_FIELDS = ("train_x", "train_y", "train_true_y", "train_source_index", "meta_x", "meta_y", "test_x", "test_y",
                   "meta_source_index")
+
+#: a split's images: uint8 N×C×H×W on the device, or files streamed from disk
+Images = Tensor | ImageFiles
+
+
+def _moved(value: Images, device: torch.device | str) -> Images:
+    return value.to(device) if isinstance(value, Tensor) else value
 
 
 @dataclass
@@ -31,13 +39,13 @@ class DataBundle:
     num_classes: int
     in_channels: int
     image_size: int
-    train_x: Tensor
+    train_x: Images
     train_y: Tensor
     train_true_y: Tensor
     train_source_index: Tensor
-    meta_x: Tensor
+    meta_x: Images
     meta_y: Tensor
-    test_x: Tensor
+    test_x: Images
     test_y: Tensor
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -45,10 +53,19 @@ class DataBundle:
     meta_from_train: int = 0
     meta_source_index: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
     clean_labels_known: bool = True
+    extra_tests: dict[str, tuple[Images, Tensor]] = field(default_factory=dict)
+    stream: StreamTransforms | None = None
+
+    @property
+    def streamed(self) -> bool:
+        """True when the training images are files on disk (the streaming data path)."""
+        return isinstance(self.train_x, ImageFiles)
 
     def to(self, device: torch.device | str) -> "DataBundle":
-        """A copy with every tensor on `device`."""
-        return dataclasses.replace(self, **{name: getattr(self, name).to(device) for name in _TENSOR_FIELDS})
+        """A copy with every tensor on `device` (files stay on disk)."""
+        moved = {name: _moved(getattr(self, name), device) for name in _TENSOR_FIELDS}
+        extra = {name: (_moved(x, device), y.to(device)) for name, (x, y) in self.extra_tests.items()}
+        return dataclasses.replace(self, **moved, extra_tests=extra)
 
     @property
     def noisy_counts(self) -> list[int]:
@@ -88,6 +105,10 @@ def describe(bundle: DataBundle) -> dict:
     (when the clean labels are unknown: sizes, given-label counts, and the rate reported as unknown)."""
     names = DATASETS.get(bundle.spec.dataset).class_names
     shown = {"class_names": list(names)} if names else {}  # only datasets that name their classes
+    if bundle.streamed:
+        shown["images"] = f"files, streamed at {bundle.image_size}x{bundle.image_size}"
+    if bundle.extra_tests:
+        shown["extra_test_sizes"] = {name: len(y) for name, (_, y) in bundle.extra_tests.items()}
     if not bundle.clean_labels_known:
         return {**_describe_unknown_clean(bundle), **shown}
     c = bundle.num_classes

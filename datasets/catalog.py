@@ -1,6 +1,8 @@
 """The registry of base datasets (`DATASETS`) and `load_base`, which decodes one (cached in-process)."""
 from __future__ import annotations
 
+import importlib
+
 from bench.core.registry import Registry
 
 from . import animal10n, red_mini_imagenet
@@ -44,6 +46,11 @@ def _add_red_mini_imagenet() -> None:
 
 
 _add_red_mini_imagenet()
+
+#: modules of datasets whose images are files (streamed); each registers its datasets with `register(DATASETS)`
+STREAMED_MODULES: tuple[str, ...] = ("webvision", "clothing1m", "lt_splits")
+for _module in STREAMED_MODULES:
+    importlib.import_module(f"{__package__}.{_module}").register(DATASETS)
 
 
 def load_base(name: str, data_root: str | None = None, download: bool = False) -> BaseData:

@@ -29,6 +29,7 @@ class DataSpec:
     noise_sampling: "independent" (each label redrawn from its row) or "exact" (DivideMix: exactly
     int(r·N) samples relabelled from the rate-1 noise model).
     noise "human-*" (CIFAR-N, `cifar_n`): released human labels; noise_rate 0 and sampling "independent".
+    image_size: crop size of a streamed dataset (0: its own).
     """
 
     dataset: str
@@ -41,6 +42,9 @@ class DataSpec:
     pad_mode: str = "constant"
     normalisation: str = "dataset"
     noise_sampling: str = "independent"
+    #: the crop size streamed images are trained and evaluated at (0: the dataset's own, e.g. 224); the
+    #: resize before the crop scales with it. Only for datasets whose images are files (streamed).
+    image_size: int = 0
 
     def validate(self) -> None:
         """Raise UsageError naming the first invalid field and how to fix it."""
@@ -60,7 +64,7 @@ class DataSpec:
         m = self.meta_per_class
         if isinstance(m, bool) or not isinstance(m, Integral) or m < 0:
             raise UsageError(f"meta_per_class must be an integer >= 0, got {self.meta_per_class!r}")
-        if m and not DATASETS.get(self.dataset).clean_labels_known:
+        if m and not DATASETS.get(self.dataset).clean_labels_known and not DATASETS.get(self.dataset).has_meta_pool:
             raise UsageError(f"dataset '{self.dataset}' has no clean training labels, so no trusted meta set can be "
                              f"carved from it; use --meta-per-class 0")
         if self.pad_mode not in PAD_MODES:
@@ -75,5 +79,16 @@ class DataSpec:
             raise UsageError("noise sampling 'exact' needs a noise model; pick --noise "
                              f"({', '.join(synthetic_noise_names())}) or --noise-sampling independent")
         check_human_noise(self.noise, self.dataset, self.noise_rate, self.noise_sampling)
+        self._check_image_size()
         if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, Integral) or self.data_seed < 0:
             raise UsageError(f"data_seed must be an integer >= 0, got {self.data_seed!r}")
+
+    def _check_image_size(self) -> None:
+        size, info = self.image_size, DATASETS.get(self.dataset)
+        if isinstance(size, bool) or not isinstance(size, Integral) or size < 0:
+            raise UsageError(f"image size must be an integer >= 0 (0: the dataset's own), got {size!r}")
+        if size and info.stream is None:
+            raise UsageError(f"image size {size}: dataset '{self.dataset}' keeps its images at {info.image_size}x"
+                             f"{info.image_size} in memory and cannot be resized; drop --image-size")
+        if 0 < size < 16:
+            raise UsageError(f"image size {size} is too small to crop from; use --image-size 16 or more")

@@ -65,6 +65,56 @@ class Diagnostics:
         return values
 
 
+class Images(Protocol):
+    """The images of one split as a method reads them, whichever data path the run takes.
+
+    On the device-resident path (`TensorImages`) they are uint8 tensors on the device, gathered
+    and augmented in one batched call; on the streaming path (`noisytail_datasets.streaming`) they
+    are files decoded and augmented off the training thread. Either way a method asks for images
+    by training-set index and gets normalised float32 batches on the run's device.
+    """
+
+    def __len__(self) -> int: ...
+
+    def batch(self, index: torch.Tensor, train: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The images `index`, augmented (train) or evaluation-transformed, as one batch."""
+
+    def subset(self, index: torch.Tensor) -> "Images":
+        """The images `index` as an `Images` of their own (e.g. a meta set drawn from the training set)."""
+
+    def in_order(self, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
+        """(start, evaluation-transformed batch) over all images in order: a per-sample pass."""
+
+    def iterate(self, batches: list[torch.Tensor], train: bool,
+                generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+        """The images of each index batch in turn (the streaming path prefetches ahead)."""
+
+
+class TensorImages:
+    """`Images` held as one uint8 N×C×H×W tensor on the device (the fast path for CIFAR-sized data)."""
+
+    def __init__(self, x: torch.Tensor, transform: Callable[..., torch.Tensor]) -> None:
+        self.x, self.transform = x, transform
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batch(self, index: torch.Tensor, train: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.transform(self.x[index.to(self.x.device)], train=train, generator=generator)
+
+    def subset(self, index: torch.Tensor) -> "TensorImages":
+        return TensorImages(self.x[index.to(self.x.device)], self.transform)
+
+    def in_order(self, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
+        for start in range(0, len(self.x), batch_size):
+            yield start, self.transform(self.x[start : start + batch_size], train=False)
+
+    def iterate(self, batches: list[torch.Tensor], train: bool,
+                generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+        for index in batches:  # lazily: each batch is augmented only when it is asked for
+            yield self.batch(index, train=train, generator=generator)
+
+
 class Batches(Protocol):
     """What `Method.train_epoch` receives: the epoch's shuffled batches, timed per iteration."""
 
@@ -112,10 +162,21 @@ class MethodContext:
     diagnostics: Diagnostics
     meta_x: torch.Tensor | None = None
     meta_y: torch.Tensor | None = None
-    #: the training images (uint8, un-augmented, aligned with train_y), for per-sample passes
+    #: the training images (uint8, un-augmented, aligned with train_y) on the device-resident path
     train_x: torch.Tensor | None = None
     #: the speed settings in force (bf16 autocast, channels-last, compile); all off by default
     speed: ActiveSpeed = field(default_factory=ActiveSpeed)
+    #: the training images as methods read them (default: `train_x` through `transform`); on the
+    #: streaming path the only access, `train_x` being None
+    train_images: Images | None = None
+    #: the trusted meta set's images (default: `meta_x` through `transform`), for methods that declare it
+    meta_images: Images | None = None
+
+    def __post_init__(self) -> None:
+        if self.train_images is None and self.train_x is not None:
+            self.train_images = TensorImages(self.train_x, self.transform)
+        if self.meta_images is None and self.meta_x is not None:
+            self.meta_images = TensorImages(self.meta_x, self.transform)
 
     def build_model(self) -> nn.Module:
         """A freshly initialised backbone on the run's device (channels-last / compiled when active)."""
@@ -152,6 +213,9 @@ class Method:
     uses_meta_set: ClassVar[bool] = False
     #: reads sample indices (methods that keep per-sample state)
     uses_indices: ClassVar[bool] = False
+    #: trains on the engine's batches, so a per-epoch subsample of them (`RunConfig.epoch_samples`) is
+    #: what it trains on; False for a method that builds its own epoch from the whole set (DivideMix)
+    follows_epoch_subset: ClassVar[bool] = True
     #: its backbone may be `torch.compile`d (False for methods that call it functionally,
     #: i.e. the look-ahead methods, whose meta steps stay eager)
     compilable: ClassVar[bool] = True
@@ -198,6 +262,25 @@ class Method:
         fixes += [f"--hp {key}=N with N < {epochs}", f"at least {hparams[key] + 1} --epochs"]
         raise UsageError(f"method '{owner}': {key}={hparams[key]} but the run has {epochs} epoch(s), so its main phase "
                          f"never starts and it would train as its warm-up; use {', '.join(fixes[:-1])} or {fixes[-1]}")
+
+    @classmethod
+    def check_meta_set(cls, meta_per_class: int) -> None:
+        """Refuse (UsageError) a run without a trusted meta set for a method that trains on one."""
+        if cls.uses_meta_set and meta_per_class == 0:
+            owner = cls.__dict__.get("name") or cls.name or cls.__name__
+            raise UsageError(f"method '{owner}' learns from a trusted meta set, and this run has none "
+                             "(meta_per_class 0); give it --meta-per-class N on a dataset with clean labels or a "
+                             "clean set, or leave the method out")
+
+    @classmethod
+    def check_epoch_samples(cls, epoch_samples: int) -> None:
+        """Refuse (UsageError) a per-epoch subsample the method would ignore, or a negative one."""
+        owner = cls.__dict__.get("name") or cls.name or cls.__name__
+        if epoch_samples < 0:
+            raise UsageError(f"epoch_samples must be >= 0 (0: the whole training set), got {epoch_samples}")
+        if epoch_samples and not cls.follows_epoch_subset:
+            raise UsageError(f"method '{owner}' builds each epoch from the whole training set, so epoch_samples="
+                             f"{epoch_samples} would be ignored; drop the per-epoch subsample for it")
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         self.ctx = ctx

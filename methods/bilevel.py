@@ -30,7 +30,7 @@ double backward, performance.md §2.3).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from bench.core.hparams import Rule
-from methods.base import Method, MethodContext
+from methods.base import Images, Method, MethodContext
 
 BN_MODES = ("scratch", "real")
 
@@ -202,7 +202,7 @@ class BilevelMethod(Method):
 
 
 class MetaSampler:
-    """Batches from a fixed set of uint8 images (a trusted meta set, FSR's dictionary, …).
+    """Batches from a fixed set of images (a trusted meta set, Dynamic Loss's per-epoch meta set).
 
     ``mode="cycle"`` walks a fresh permutation and restarts it when exhausted, keeping the last
     partial batch (MW-Net's noise script); ``mode="random"`` draws a new random subset every
@@ -217,16 +217,15 @@ class MetaSampler:
     MODES = ("cycle", "random")
 
     def __init__(
-        self, x: Tensor, y: Tensor, batch_size: int, transform: Callable[..., Tensor],
-        generator: torch.Generator, mode: str = "cycle", augment: bool = True,
+        self, images: Images, y: Tensor, batch_size: int, generator: torch.Generator, mode: str = "cycle",
+        augment: bool = True,
     ) -> None:
         if mode not in self.MODES:
             raise ValueError(f"meta sampling mode must be one of {self.MODES}, got {mode!r}")
         if len(y) == 0:
             raise ValueError("the meta set is empty")
-        self.x, self.y = x, y
+        self.images, self.y = images, y
         self.batch_size = min(batch_size, len(y))
-        self.transform = transform
         self.generator = generator
         self.mode = mode
         self.augment = augment
@@ -261,5 +260,5 @@ class MetaSampler:
     def next(self) -> tuple[Tensor, Tensor]:
         """One (images, labels) batch."""
         index = self.next_indices()
-        x = self.transform(self.x[index], train=self.augment, generator=self.generator)
+        x = self.images.batch(index, train=self.augment, generator=self.generator)
         return x, self.y[index]

@@ -203,11 +203,15 @@ class DivideMix(Method):
     main_phase_from = "warmup_epochs"
     state_attrs = ("model", "optimizer", "model_b", "optimizer_b", "clean_prob", "loss_history")
     uses_indices = True
+    # its epoch is its own co-divided MixMatch loop over the whole set (the official Clothing1M
+    # script's 32k per-epoch draw is not reproduced)
+    follows_epoch_subset = False
     logit_adjusted = False
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
-        assert ctx.train_x is not None, "DivideMix needs the un-augmented training images"
+        if ctx.train_images is None:
+            raise ValueError("DivideMix needs the training images (ctx.train_images)")
         self.model_b = ctx.build_model()
         self.optimizer_b = ctx.build_optimizer(self.model_b.parameters())
         counts = torch.tensor(ctx.noisy_counts, dtype=torch.float32, device=ctx.device)
@@ -296,9 +300,8 @@ class DivideMix(Method):
         net.eval()
         out = []
         step = self.hp["eval_batch_size"]
-        for start in range(0, len(ctx.train_y), step):
-            x = ctx.transform(ctx.train_x[start : start + step], train=False)
-            y = ctx.train_y[start : start + step].to(x.device)
+        for start, x in ctx.train_images.in_order(step):
+            y = ctx.train_y[start : start + len(x)].to(x.device)
             out.append(F.cross_entropy(net(x).float(), y, reduction="none"))
         net.train(was_training)
         return torch.cat(out).cpu()
@@ -329,9 +332,8 @@ class DivideMix(Method):
     # --- MixMatch phase ---------------------------------------------------------------------
     def two_views(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Two augmented views of the samples `index`, drawn in one batched call."""
-        x = self.ctx.train_x[index.to(self.ctx.train_x.device)]
-        views = self.ctx.transform(torch.cat([x, x]), train=True, generator=self.ctx.generator)
-        return views[: len(x)], views[len(x) :]
+        views = self.ctx.train_images.batch(torch.cat([index, index]), train=True, generator=self.ctx.generator)
+        return views[: len(index)], views[len(index) :]
 
     def train_net_epoch(self, k: int, epoch: int, max_iters: int | None = None) -> Iterable[torch.Tensor]:
         """Net k's MixMatch iterations for this epoch (one per labeled batch; unlabeled cycled)."""

@@ -276,8 +276,8 @@ class DynamicLoss(BilevelMethod):
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
         hparams = self.hp
-        if ctx.train_x is None:
-            raise ValueError("DynamicLoss needs ctx.train_x (the un-augmented training images)")
+        if ctx.train_images is None:
+            raise ValueError("DynamicLoss needs the training images (ctx.train_images)")
         n_min = min(ctx.noisy_counts)
         self.n_primary = int(hparams["primary_ratio"] * n_min)
         self.n_meta = int(hparams["primary_ratio"] * n_min * hparams["meta_ratio"])
@@ -317,8 +317,8 @@ class DynamicLoss(BilevelMethod):
             return
         self.primary_indices, self.meta_indices = hierarchical_sample(
             losses, y, self.ctx.num_classes, self.n_primary, self.n_meta, self.ctx.generator)
-        self.meta_sampler = MetaSampler(self.ctx.train_x[self.meta_indices], y[self.meta_indices],
-                                        self.meta_batch_size(), self.ctx.transform, self.ctx.generator, mode="cycle")
+        self.meta_sampler = MetaSampler(self.ctx.train_images.subset(self.meta_indices), y[self.meta_indices],
+                                        self.meta_batch_size(), self.ctx.generator, mode="cycle")
 
     def epoch_train_indices(self, epoch: int) -> Tensor | None:
         """All training samples except this epoch's meta set (None in warm-up: all)."""
@@ -341,11 +341,11 @@ class DynamicLoss(BilevelMethod):
         """Per-sample CE against the given labels, eval mode, un-augmented images (fp32)."""
         was_training = self.model.training
         self.model.eval()
-        x, y = self.ctx.train_x, self.ctx.train_y
+        y = self.ctx.train_y
         losses = torch.empty(len(y), dtype=torch.float32, device=self.ctx.device)
-        for start in range(0, len(y), RANK_BATCH):
-            part = slice(start, start + RANK_BATCH)
-            logits = self.model(self.ctx.transform(x[part], train=False))
+        for start, x in self.ctx.train_images.in_order(RANK_BATCH):
+            part = slice(start, start + len(x))
+            logits = self.model(x)
             losses[part] = F.cross_entropy(logits.float(), y[part], reduction="none")
         self.model.train(was_training)
         return losses
@@ -426,7 +426,7 @@ class DynamicLoss(BilevelMethod):
         size = self.meta_batch_size()  # the official pass iterates the meta loader (dynamic_epochbased_runner.py)
         for start in range(0, len(index), size):
             part = index[start : start + size]
-            x = self.ctx.transform(self.ctx.train_x[part], train=True, generator=self.ctx.generator)
+            x = self.ctx.train_images.batch(part, train=True, generator=self.ctx.generator)
             self.sgd_step(F.cross_entropy((self.model(x) + margin).float(), self.ctx.train_y[part]))
             self.global_step += 1
 
@@ -441,7 +441,7 @@ class DynamicLoss(BilevelMethod):
 
     def weak_view(self, index: Tensor) -> Tensor:
         """The un-augmented, normalised images of training samples `index`."""
-        return self.ctx.transform(self.ctx.train_x[index], train=False)
+        return self.ctx.train_images.batch(index, train=False)
 
     def track(self, index: Tensor, y_star: Tensor, g: Tensor) -> None:
         """Remember argmax y* per sample and accumulate g of an actual step for the diagnostics."""

@@ -127,8 +127,12 @@ def last_stage_prefixes(model: nn.Module) -> list[str]:
 
     The last child that is a container of parametrised modules (ResNet-32 `layer3`, PreAct-18
     `layer4`, WRN `block3`) plus the parametrised children after it (WRN's final `bn`); for nets
-    without stages (MLP, small CNN), the last parametrised child before the FC.
+    without stages (MLP, small CNN), the last parametrised child before the FC. A backbone that
+    wraps another network names its last stage itself (`last_stage`, e.g. Inception-ResNet-v2).
     """
+    declared = getattr(model, "last_stage", None)
+    if declared:
+        return list(declared)
     children = [(n, c) for n, c in model.named_children()
                 if c is not model.fc and any(True for _ in c.parameters())]
     if not children:

@@ -266,8 +266,8 @@ class FSR(BilevelMethod):
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
         hparams = self.hp
-        if ctx.train_x is None:
-            raise ValueError("FSR builds its dictionary from the training images (ctx.train_x)")
+        if ctx.train_images is None:
+            raise ValueError("FSR builds its dictionary from the training images (ctx.train_images)")
         n, c, dev = len(ctx.train_y), ctx.num_classes, ctx.device
         self.fc_params = dict(self.model.fc.named_parameters())
         self.features_view = _FeatureView(self.model)
@@ -300,7 +300,7 @@ class FSR(BilevelMethod):
         self.steps_since_refresh = 0
 
     def _fill_dictionary(self, index: Tensor) -> None:
-        images = self.ctx.transform(self.ctx.train_x[index], train=True, generator=self.ctx.generator)
+        images = self.ctx.train_images.batch(index, train=True, generator=self.ctx.generator)
         self.dictionary.fill(index, self.ctx.train_y[index], images)
 
     def train_epoch(self, epoch: int, batches: Any) -> Tensor:

@@ -124,13 +124,13 @@ class MWNet(BilevelMethod):
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
-        if ctx.meta_x is None or ctx.meta_y is None:
+        if ctx.meta_images is None or ctx.meta_y is None:
             raise ValueError(f"{type(self).__name__} needs the trusted meta set")
         hp = self.hp
         self.vnet = WeightNet(hp["hidden"]).to(ctx.device)
         self.meta_optimizer = build_meta_optimizer(self.vnet.parameters(), hp)
-        self.meta = MetaSampler(ctx.meta_x, ctx.meta_y, hp["meta_batch_size"], ctx.transform,
-                                ctx.generator, mode=hp["meta_sampling"])
+        self.meta = MetaSampler(ctx.meta_images, ctx.meta_y, hp["meta_batch_size"], ctx.generator,
+                                mode=hp["meta_sampling"])
 
     # --- the three steps -----------------------------------------------------------------
     def train_step(self, batch: Batch, epoch: int) -> Tensor:

@@ -78,6 +78,9 @@ def add_exec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--data-root", help="folder with the dataset files (else $BENCH_DATA, system paths)")
     p.add_argument("--download", action="store_true", help="download missing datasets with torchvision")
+    p.add_argument("--data-workers", type=int, metavar="N",
+                   help="processes decoding streamed images (datasets of image files; default: half the cores, "
+                        "at most 8; 0: in the training process)")
 
 
 #: the weights a bare `--pretrained` names (== bench.nn.backbones.DEFAULT_PRETRAINED; kept here so that
@@ -106,6 +109,8 @@ def add_protocol_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pad-mode", default="constant", help="padding before the random crop: constant (zeros) or reflect")
     p.add_argument("--normalisation", default="dataset",
                    help="mean/std: dataset (its own), mwnet (MW-Net/GDW) or mmcls (Dynamic Loss; both CIFAR only)")
+    p.add_argument("--image-size", type=int, default=0, metavar="PX",
+                   help="crop size of a streamed dataset (0: its own, e.g. 224); the resize before it scales along")
 
 
 def _meta_per_class(args: argparse.Namespace) -> int:
@@ -122,7 +127,8 @@ def data_spec(args: argparse.Namespace, data_seed: int) -> DataSpec:
 
     return DataSpec(dataset=args.dataset, imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
                     order=args.order, meta_per_class=_meta_per_class(args), data_seed=data_seed,
-                    pad_mode=args.pad_mode, normalisation=args.normalisation, noise_sampling=args.noise_sampling)
+                    pad_mode=args.pad_mode, normalisation=args.normalisation, noise_sampling=args.noise_sampling,
+                    image_size=args.image_size)
 
 
 def add_results_args(p: argparse.ArgumentParser) -> None:

@@ -36,6 +36,7 @@ class LaunchOptions:
     download: bool = False
     checkpoint_every: int = 10
     max_failures: int = 2  # Ray: retries of a trial whose worker died
+    data_workers: int | None = None  # processes decoding streamed images (None: the engine's default)
 
     def validate(self) -> None:
         """A UsageError naming the first value out of range."""
@@ -43,6 +44,9 @@ class LaunchOptions:
             raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
         if self.max_failures < 0:
             raise UsageError("--max-failures must be >= 0")
+        if self.data_workers is not None and self.data_workers < 0:
+            raise UsageError(f"--data-workers must be >= 0 (0: decode in the training process), "
+                             f"got {self.data_workers}")
 
 
 @dataclass
@@ -89,7 +93,7 @@ def trial_options(opts: LaunchOptions, store: ResultsStore, colocated: int, thre
     return TrialOptions(
         device=opts.device, data_root=opts.data_root, download=opts.download,
         checkpoint_dir=store.checkpoint_dir, checkpoint_every=opts.checkpoint_every,
-        colocated=colocated, threads=threads,
+        colocated=colocated, threads=threads, data_workers=opts.data_workers,
     )
 
 

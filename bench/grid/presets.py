@@ -9,13 +9,19 @@ and the cell, its short-run overrides when the preset or the user (`--short-run`
 then the user's own.
 Every value is checked against the method's rules here, when the grid is planned.
 
+An ablation row of a paper's table is a *variant*: a registered method run with fixed hyperparameter
+overrides under a name of its own (`Variant`, `VARIANTS`). A preset lists it in `variants`, beside
+its `methods` (`--methods` may name either); its runs record the registered method and the resolved
+hyperparameters (so the run id differs from the plain method's), and `analysis.results` names them
+by the variant again.
+
 This module holds the machinery and the generic `quick` grid; the presets that mirror a paper
 live in `bench.grid.papers`, one module per paper.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.core.errors import UsageError
@@ -39,6 +45,46 @@ class Recipe:
     schedule: ScheduleSpec = ScheduleSpec()
     #: the backbone's starting weights (`bench.nn.backbones.PRETRAINED_WEIGHTS`, e.g. "imagenet1k_v1"); "": random
     pretrained: str = ""
+    #: training samples drawn afresh each epoch, class-balanced by noisy label (`RunConfig.epoch_samples`;
+    #: the Clothing1M recipes' per-epoch subsampling); 0: the whole training set
+    epoch_samples: int = 0
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A registered method with fixed hyperparameter overrides, run and shown as a row of its own
+    (an ablation row such as "FaMUS without L_r"). The overrides apply after the preset's own
+    overrides of `method` and before the short-run ones; they must change the resolved
+    hyperparameters (else its runs would be the plain method's)."""
+
+    method: str
+    hparams: Mapping[str, Any]
+    display_name: str  # how tables print the row
+    description: str = ""
+
+
+#: ablation variants by name (e.g. "famus-no-lr"); registered by the paper modules
+VARIANTS: Registry[Variant] = Registry("method variant")
+
+
+def add_variant(name: str, variant: Variant) -> None:
+    """Register `variant` under `name` (checked: a known method, overrides within its rules that
+    change its defaults)."""
+    if name in METHODS:
+        raise ValueError(f"variant '{name}' would hide the method of that name")
+    method = METHODS.get(variant.method)
+    resolved = method.resolve_hparams(dict(variant.hparams))
+    if all(method.resolve_hparams({}).get(k) == resolved[k] for k in variant.hparams):
+        raise ValueError(f"variant '{name}' does not change any of {variant.method}'s defaults")
+    VARIANTS.add(name, variant, variant.description or f"{variant.method} with {dict(variant.hparams)}")
+
+
+def base_method(name: str) -> str:
+    """The registered method that runs `name` (a method or a variant); a UsageError for neither."""
+    if name in VARIANTS:
+        return VARIANTS.get(name).method
+    METHODS.get(name)
+    return name
 
 
 @dataclass(frozen=True)
@@ -50,7 +96,13 @@ class Preset:
     cell. `short_run` applies each method's own short-run overrides (`Method.short_run`) last,
     so that a grid of a few epochs reaches every method's main phase. `meta_per_class` may
     differ by dataset (`meta_per_class_by_dataset`). `source` names the published table the
-    preset mirrors.
+    preset mirrors. `variants` names ablation variants (`VARIANTS`) run beside `methods`: each
+    runs its method with the preset's overrides of that method, then its own.
+
+    `backbones` (a backbone sweep, e.g. Dynamic Loss Table 8, whose columns are backbones) runs
+    every cell once per backbone, the recipe otherwise unchanged; empty: the recipe's backbone.
+    `image_size` is the crop size of a streamed dataset (0: the dataset's own, e.g. 299 for
+    mini-WebVision; FSR trains ResNet-50 on it at 224).
     """
 
     description: str
@@ -78,6 +130,12 @@ class Preset:
     pad_mode: str = "constant"
     normalisation: str = "dataset"
     noise_sampling: str = "independent"
+    #: ablation variants (`VARIANTS`) run beside `methods`, each a row of its own in the tables
+    variants: tuple[str, ...] = ()
+    #: run every cell once per backbone (a sweep; see the class doc); empty: the recipe's backbone
+    backbones: tuple[str, ...] = ()
+    #: crop size of a streamed dataset's images (`DataSpec.image_size`; 0: the dataset's own)
+    image_size: int = 0
 
     def cells(self, dataset: str) -> list[tuple[str, float, float]]:
         """The (noise, imbalance, noise_rate) cells of `dataset`, in table order."""
@@ -86,12 +144,20 @@ class Preset:
 
     def hparams_for(self, method: str, dataset: str, noise: str = "", rate: float | None = None,
                     short_run: bool = False) -> dict[str, Any]:
-        """The preset's overrides of `method`'s defaults on `dataset` (and in one cell), then the
-        method's short-run overrides when the preset or `short_run` asks for them."""
+        """The preset's overrides of `method`'s defaults on `dataset` (and in one cell), then a
+        variant's own overrides (`method` may name a variant: the preset's overrides of its
+        method apply to it), then the method's short-run overrides when the preset or
+        `short_run` asks for them."""
+        base = base_method(method)
+        own = dict(VARIANTS.get(method).hparams) if method != base else {}
         cell = self.cell_hparams.get(f"{dataset}/{noise}/{rate:g}", {}) if rate is not None else {}
-        short = METHODS.get(method).short_run if self.short_run or short_run else {}
-        return {**self.method_hparams.get(method, {}), **self.dataset_hparams.get(dataset, {}).get(method, {}),
-                **cell.get(method, {}), **short}
+        short = METHODS.get(base).short_run if self.short_run or short_run else {}
+        return {**self.method_hparams.get(base, {}), **self.dataset_hparams.get(dataset, {}).get(base, {}),
+                **cell.get(base, {}), **own, **short}
+
+    def backbone_list(self) -> tuple[str, ...]:
+        """The backbones the preset runs: its sweep, else the recipe's."""
+        return self.backbones or (self.recipe.backbone,)
 
     def meta_for(self, dataset: str) -> int:
         return self.meta_per_class_by_dataset.get(dataset, self.meta_per_class)
@@ -131,13 +197,17 @@ def make_run(
     validate_speed(speed)
     epochs = epochs if epochs is not None else recipe.epochs
     resolved = resolve_hparams(method, hparams, dataset=data.dataset)
-    METHODS.get(method).check_run(resolved, epochs)
+    method_cls = METHODS.get(method)
+    method_cls.check_run(resolved, epochs)
+    method_cls.check_meta_set(data.meta_per_class)
+    method_cls.check_epoch_samples(recipe.epoch_samples)
     if recipe.pretrained:
         check_pretrained(recipe.backbone, recipe.pretrained, DATASETS.get(data.dataset).in_channels)
     return RunConfig(
         data=data, method=method, backbone=recipe.backbone, epochs=epochs,
         batch_size=recipe.batch_size, seed=seed, optim=recipe.optim, schedule=recipe.schedule,
         hparams=resolved, preset=preset, speed=speed, pretrained=recipe.pretrained,
+        epoch_samples=recipe.epoch_samples,
     )
 
 
@@ -146,13 +216,15 @@ def expand(
     epochs: int | None = None, speed: SpeedSpec = SpeedSpec(), short_run: bool = False,
 ) -> list[RunConfig]:
     """Every run of preset `name`, ordered cell by cell so methods of one cell run together
-    (`short_run`: with each method's short-run overrides, as a `short_run` preset has)."""
+    (`short_run`: with each method's short-run overrides, as a `short_run` preset has). `methods`
+    may name methods and ablation variants; by default the preset's methods, then its variants."""
     preset = PRESETS.get(name)
-    chosen = list(methods) if methods else list(preset.methods or METHODS.default_names())
+    chosen = list(methods) if methods else [*(preset.methods or METHODS.default_names()), *preset.variants]
     for m in chosen:
-        METHODS.get(m)
+        base_method(m)  # a method or an ablation variant
     if epochs is not None and epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {epochs}")
+    recipes = [replace(preset.recipe, backbone=b) for b in preset.backbone_list()]
     runs = []
     for dataset in preset.datasets:
         for seed in seeds if seeds is not None else preset.seeds:
@@ -161,18 +233,21 @@ def expand(
                     dataset=dataset, imbalance=imbalance, noise=noise, noise_rate=rate,
                     order=preset.order, meta_per_class=preset.meta_for(dataset), data_seed=seed,
                     pad_mode=preset.pad_mode, normalisation=preset.normalisation,
-                    noise_sampling=preset.noise_sampling,
+                    noise_sampling=preset.noise_sampling, image_size=preset.image_size,
                 )
-                for m in chosen:
-                    runs.append(make_run(data, m, preset.recipe, seed, epochs,
-                                         preset.hparams_for(m, dataset, noise, rate, short_run), preset=name,
-                                         speed=speed))
+                for recipe in recipes:
+                    for m in chosen:
+                        runs.append(make_run(data, base_method(m), recipe, seed, epochs,
+                                             preset.hparams_for(m, dataset, noise, rate, short_run), preset=name,
+                                             speed=speed))
     return runs
 
 
 def short_run_overrides(methods: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Each method's short-run overrides (methods without any left out), for printing."""
-    return {m: dict(METHODS.get(m).short_run) for m in dict.fromkeys(methods) if METHODS.get(m).short_run}
+    """Each method's short-run overrides (methods without any left out), for printing; a variant
+    counts as its method."""
+    bases = dict.fromkeys(base_method(m) for m in methods)
+    return {m: dict(METHODS.get(m).short_run) for m in bases if METHODS.get(m).short_run}
 
 
 def describe_recipe(cfg: RunConfig) -> str:
@@ -195,4 +270,5 @@ def describe_recipe(cfg: RunConfig) -> str:
         if getattr(d, name) != default:
             data += f" {name}={getattr(d, name)}"
     backbone = cfg.backbone + (f" pretrained={cfg.pretrained}" if cfg.pretrained else "")
-    return f"{backbone} {cfg.epochs}ep batch={cfg.batch_size} {opt} {sched} | {data} | {hp}"
+    epochs = f"{cfg.epochs}ep" + (f" of {cfg.epoch_samples} balanced samples" if cfg.epoch_samples else "")
+    return f"{backbone} {epochs} batch={cfg.batch_size} {opt} {sched} | {data} | {hp}"

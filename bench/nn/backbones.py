@@ -12,8 +12,10 @@ The conv nets end with adaptive average pooling to 1×1 so that 28×28 (and 8×8
 For 32×32 inputs this is exactly the fixed-size pooling of the official code (the last feature
 map is 8×8 for ResNet-32 / WRN-28-10 and 4×4 for PreAct ResNet-18, pooled over all of it).
 
-`resnet18` / `resnet50` are torchvision's ImageNet ResNets and may start from torchvision's
-ImageNet weights (`build_backbone(..., pretrained="imagenet1k_v1")`, see `PRETRAINED_WEIGHTS`).
+`resnet10` / `resnet18` / `resnet50` / `resnet152` / `resnext50` are torchvision's ImageNet ResNets
+(ResNet-10 built from torchvision's parts); all but ResNet-10 may start from torchvision's ImageNet
+weights (`build_backbone(..., pretrained="imagenet1k_v1")`, see `PRETRAINED_WEIGHTS`).
+`inception_resnet_v2` is timm's Inception-ResNet-v2 (WebVision), random init only.
 """
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ __all__ = [
     "MLP",
     "VGG19BN",
     "TorchvisionResNet",
+    "InceptionResNetV2",
+    "IRV2_MIN_IMAGE_SIZE",
     "PRETRAINED_WEIGHTS",
     "DEFAULT_PRETRAINED",
     "check_pretrained",
@@ -311,12 +315,16 @@ class VGG19BN(_Backbone):
 
 
 # ---------------------------------------------------------------------------------------------
-# torchvision's ImageNet ResNet-18 / ResNet-50 (real-world data, specs/realworld_data.md §2–§6)
+# torchvision's ImageNet ResNets (real-world data, specs/realworld_data.md §2–§6)
 # ---------------------------------------------------------------------------------------------
 
 
 class TorchvisionResNet(_Backbone):
-    """torchvision's ImageNet ResNet (`arch` "resnet18" or "resnet50") with the features/fc split.
+    """torchvision's ImageNet ResNet with the features/fc split.
+
+    `arch` is a torchvision builder name ("resnet18", "resnet50", "resnet152", "resnext50_32x4d", ...)
+    or "resnet10": the ResNet-10 of OLTR / BALMS (ImageNet-LT), torchvision's `ResNet` with one
+    `BasicBlock` per stage, for which torchvision has no builder and no weights.
 
     The stem stays torchvision's (7×7 stride-2 conv, 3×3 max-pool) at every image size: these are
     the ImageNet architectures, meant for 64–224 px inputs; smaller images work but shrink to 1×1
@@ -327,8 +335,13 @@ class TorchvisionResNet(_Backbone):
     def __init__(self, arch: str, in_channels: int = 3, num_classes: int = 10) -> None:
         super().__init__()
         import torchvision
+        from torchvision.models.resnet import BasicBlock, ResNet
 
-        net = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
+        net: ResNet
+        if arch == "resnet10":
+            net = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=num_classes)
+        else:
+            net = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
         for name, child in net.named_children():  # conv1 bn1 relu maxpool layer1-4 avgpool fc
             self.add_module(name, child)
         if in_channels != 3:
@@ -341,13 +354,63 @@ class TorchvisionResNet(_Backbone):
         return torch.flatten(self.avgpool(out), 1)
 
 
+# ---------------------------------------------------------------------------------------------
+# timm's Inception-ResNet-v2 (WebVision: DL Table 4, FaMUS Table 6, DivideMix)
+# ---------------------------------------------------------------------------------------------
+
+#: the smallest input side Inception-ResNet-v2 takes. The stem's unpadded 3×3 convs (conv2d_1a
+#: stride 2, conv2d_2a and conv2d_4a stride 1) and two stride-2 3×3 max-pools, then the unpadded
+#: stride-2 3×3 reductions Mixed_6a and Mixed_7a need a side of 75 to leave a 1×1 map
+#: (75 -> 37 -> 35 -> 17 -> 15 -> 7 -> 3 -> 1; 74 leaves 2×2 before Mixed_7a's 3×3 kernels).
+#: The network is made for 299 px (an 8×8 last map).
+IRV2_MIN_IMAGE_SIZE = 75
+
+
+class InceptionResNetV2(_Backbone):
+    """timm's Inception-ResNet-v2 (random init) with the features/fc split.
+
+    The timm network is the child `body`; its classifier Linear moves to `fc` (`body.classif`
+    becomes an identity), so `features(x)` is timm's `forward_features` plus its pooled head
+    before the logits (`forward_head(..., pre_logits=True)`, 1536 wide) and `forward(x)` equals
+    timm's own output. Inside `body` the modules keep timm's names. Its last stage (what FaMUS
+    samples layers from) is everything after the last reduction block `mixed_7a`.
+    """
+
+    #: the modules after the last reduction block (8×8 at 299 px), by parameter-name prefix
+    last_stage = ("body.repeat_2", "body.block8", "body.conv2d_7b")
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int = 299) -> None:
+        super().__init__()
+        if image_size < IRV2_MIN_IMAGE_SIZE:
+            raise UsageError(f"inception_resnet_v2 needs image_size >= {IRV2_MIN_IMAGE_SIZE} (unpadded stride-2 "
+                             f"convs and pools), got {image_size}; it is made for 299 px")
+        import timm
+
+        body = timm.create_model("inception_resnet_v2", pretrained=False, num_classes=num_classes,
+                                 in_chans=in_channels)
+        head = body.classif
+        if not isinstance(head, nn.Linear):  # a timm release that changed the head layout
+            raise TypeError(f"timm's inception_resnet_v2 classifier is a {type(head).__name__}, not a Linear")
+        body.classif = nn.Identity()  # the Linear lives on as `fc` only, never twice in the state dict
+        self.body = body
+        self.fc = head
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.body.forward_head(self.body.forward_features(x), pre_logits=True)
+
+
 #: pretrained weights per backbone: the name a user types -> torchvision's weights enum member.
 #: "imagenet1k_v1" (the default) is the checkpoint the papers used (`pretrained=True` before
-#: torchvision 0.13); ResNet-50 also has torchvision's newer, stronger "imagenet1k_v2".
+#: torchvision 0.13); ResNet-50/152 and ResNeXt-50 also have torchvision's newer, stronger
+#: "imagenet1k_v2". ResNet-10 and Inception-ResNet-v2 train from scratch only.
 PRETRAINED_WEIGHTS: dict[str, dict[str, str]] = {
     "resnet18": {"imagenet1k_v1": "ResNet18_Weights.IMAGENET1K_V1"},
     "resnet50": {"imagenet1k_v1": "ResNet50_Weights.IMAGENET1K_V1",
                  "imagenet1k_v2": "ResNet50_Weights.IMAGENET1K_V2"},
+    "resnet152": {"imagenet1k_v1": "ResNet152_Weights.IMAGENET1K_V1",
+                  "imagenet1k_v2": "ResNet152_Weights.IMAGENET1K_V2"},
+    "resnext50": {"imagenet1k_v1": "ResNeXt50_32X4D_Weights.IMAGENET1K_V1",
+                  "imagenet1k_v2": "ResNeXt50_32X4D_Weights.IMAGENET1K_V2"},
 }
 #: the weights `--pretrained` without a value means
 DEFAULT_PRETRAINED = "imagenet1k_v1"
@@ -358,8 +421,10 @@ def check_pretrained(backbone: str, weights: str, in_channels: int) -> None:
     if not weights:
         return
     if backbone not in PRETRAINED_WEIGHTS:
-        raise UsageError(f"backbone '{backbone}' has no pretrained weights; use --backbone "
-                         f"{' or '.join(PRETRAINED_WEIGHTS)}, or train from scratch (drop --pretrained)")
+        *others, last = PRETRAINED_WEIGHTS
+        choices = f"{', '.join(others)} or {last}" if others else last
+        raise UsageError(f"backbone '{backbone}' has no pretrained weights; use --backbone {choices}, "
+                         "or train from scratch (drop --pretrained)")
     if weights not in PRETRAINED_WEIGHTS[backbone]:
         raise unknown(f"pretrained weights for {backbone}", weights, PRETRAINED_WEIGHTS[backbone])
     if in_channels != 3:
@@ -467,6 +532,12 @@ def _vgg19_bn(in_channels: int, num_classes: int, image_size: int, **kwargs: Any
     return VGG19BN(in_channels, num_classes, image_size, **kwargs)
 
 
+@BACKBONES.register("resnet10", "ResNet-10 of OLTR/BALMS (ImageNet-LT): torchvision ResNet, one BasicBlock per "
+                                "stage, for 64-224 px; no pretrained weights (~4.91M params)")
+def _resnet10(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    return TorchvisionResNet("resnet10", in_channels, num_classes, **kwargs)
+
+
 @BACKBONES.register("resnet18", "torchvision ImageNet ResNet-18, for 64-224 px; --pretrained imagenet1k_v1 "
                                 "(~11.18M params)")
 def _resnet18(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
@@ -477,6 +548,25 @@ def _resnet18(in_channels: int, num_classes: int, image_size: int, **kwargs: Any
                                 "(~23.53M params)")
 def _resnet50(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
     return TorchvisionResNet("resnet50", in_channels, num_classes, **kwargs)
+
+
+@BACKBONES.register("resnet152", "torchvision ImageNet ResNet-152, for 64-224 px; --pretrained imagenet1k_v1|v2 "
+                                 "(~58.16M params)")
+def _resnet152(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    return TorchvisionResNet("resnet152", in_channels, num_classes, **kwargs)
+
+
+@BACKBONES.register("resnext50", "torchvision ImageNet ResNeXt-50 (32x4d), for 64-224 px; --pretrained "
+                                 "imagenet1k_v1|v2 (~23.00M params)")
+def _resnext50(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    return TorchvisionResNet("resnext50_32x4d", in_channels, num_classes, **kwargs)
+
+
+@BACKBONES.register("inception_resnet_v2", f"timm Inception-ResNet-v2 (WebVision), for 299 px (at least "
+                                           f"{IRV2_MIN_IMAGE_SIZE} px); random init only (~54.38M params at 50 "
+                                           "classes)")
+def _inception_resnet_v2(in_channels: int, num_classes: int, image_size: int, **kwargs: Any) -> nn.Module:
+    return InceptionResNetV2(in_channels, num_classes, image_size, **kwargs)
 
 
 @BACKBONES.register("small_cnn", "2-conv CNN (32/64 ch) + FC 128, sized for 28×28 inputs")

@@ -21,7 +21,7 @@ UNHASHED_FIELDS = ("preset",)
 
 #: DataSpec fields added after runs were recorded: hashed only when they differ from these defaults.
 LATER_DATA_FIELDS = {f.name: f.default for f in fields(DataSpec)
-                     if f.name in ("pad_mode", "normalisation", "noise_sampling")}
+                     if f.name in ("pad_mode", "normalisation", "noise_sampling", "image_size")}
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class RunConfig:
     #: the backbone's starting weights, a name from `bench.nn.backbones.PRETRAINED_WEIGHTS`
     #: (e.g. "imagenet1k_v1"); "" = random init
     pretrained: str = ""
+    #: training samples drawn afresh each epoch, class-balanced by noisy label (the Clothing1M recipes'
+    #: per-epoch subsampling, `bench.train.stream.balanced_subset`); 0 = the whole training set
+    epoch_samples: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -89,4 +92,5 @@ class RunConfig:
 
 
 #: RunConfig fields added after runs were recorded, with the defaults at which they stay out of the hash.
-LATER_RUN_DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.name in ("speed", "pretrained")}
+LATER_RUN_DEFAULTS = {f.name: f.default for f in fields(RunConfig)
+                      if f.name in ("speed", "pretrained", "epoch_samples")}

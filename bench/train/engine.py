@@ -4,11 +4,18 @@
 epoch trains, evaluates on the test set and records. It knows no method by name.
 Accuracies are percentages. "best" is the maximum test accuracy over epochs, i.e. selected
 on the test set (an optimistic diagnostic, protocols.md §E); "last" is the final epoch and
-"last5" the mean of the last five epochs (GDW's metric).
+"last5" the mean of the last five epochs (GDW's metric). Datasets that ask for them
+(`BaseDatasetInfo.report_top5`, `report_shots`) add top-5 accuracies, the accuracies on their
+extra test sets, and many/medium/few-shot accuracies to every epoch's row.
+
+The data path follows the data: images held as uint8 tensors stay on the device and are
+augmented there in batches; images that are files are streamed (`noisytail_datasets.streaming`,
+`TrialOptions.data_workers` decoding processes). Methods see the same `Images` interface on both.
 """
 from __future__ import annotations
 
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -26,10 +33,12 @@ from bench.train.checkpoint import load_checkpoint, save_checkpoint
 from bench.train.config import RunConfig
 from bench.train.envinfo import environment, git_commit, resolve_device
 from bench.train.schedules import lr_at, per_iteration
-from bench.train.stream import BatchStream
+from bench.train.stream import BatchStream, balanced_subset
 from methods import METHODS, Method, MethodContext
-from methods.base import Diagnostics
-from noisytail_datasets import BatchTransform, DataBundle, build_data, describe
+from methods.base import Diagnostics, Images, TensorImages
+from noisytail_datasets import DATASETS, BatchTransform, DataBundle, build_data, describe
+from noisytail_datasets.long_tail import shot_groups
+from noisytail_datasets.streaming import StreamingImages
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -52,32 +61,107 @@ class TrialOptions:
     timing_warmup: int = 5
     eval_batch_size: int = 1000
     diverge_loss: float = 1e4
+    #: processes decoding streamed images (None: half the CPU cores, at most 8; 0: in the training process)
+    data_workers: int | None = None
 
 
-def evaluate(method: Method, bundle: DataBundle, transform: BatchTransform, batch_size: int) -> dict[str, float]:
-    """Test accuracy (%) of `method.predict` on the untouched test set ("test_acc"), and of each
-    of its networks where it has several ("test_acc_<name>")."""
+def default_data_workers() -> int:
+    """Half the CPU cores, at most 8: decoding processes of the streaming path."""
+    return min(8, (os.cpu_count() or 2) // 2)
+
+
+def images_of(x: torch.Tensor | Any, bundle: DataBundle, transform: Callable[..., torch.Tensor],
+              device: torch.device, workers: int = 0) -> Images:
+    """A split's images as methods read them: device-resident tensors through `transform`, or files
+    streamed through the bundle's pipeline and normalised by `transform`."""
+    if isinstance(x, torch.Tensor):
+        return TensorImages(x, transform)
+    return StreamingImages(x, bundle.stream, lambda batch: transform(batch, train=False), device, workers)
+
+
+@dataclass
+class TestSets:
+    """The clean evaluation sets of a run: the main test set ("test") and any extra ones, with what to
+    record: top-5 accuracies and the many/medium/few group of each class (None: not recorded)."""
+
+    sets: dict[str, tuple[Images, torch.Tensor]]
+    top5: bool = False
+    groups: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, bundle: DataBundle, transform: Callable[..., torch.Tensor], device: torch.device,
+           workers: int = 0) -> "TestSets":
+        info = DATASETS.get(bundle.spec.dataset)
+        sets = {"test": (images_of(bundle.test_x, bundle, transform, device, workers), bundle.test_y)}
+        for name, (x, y) in bundle.extra_tests.items():
+            sets[name] = (images_of(x, bundle, transform, device, workers), y)
+        groups = None
+        if info.report_shots:
+            groups = torch.as_tensor(shot_groups(bundle.clean_counts if bundle.clean_labels_known
+                                                 else bundle.noisy_counts))
+        return cls(sets, top5=info.report_top5, groups=groups)
+
+
+def evaluate(method: Method, tests: TestSets, batch_size: int) -> dict[str, float]:
+    """Accuracies (%) of `method.predict` on the untouched test set ("test_acc"), of each of its
+    networks where it has several ("test_acc_<name>"); where the dataset asks for them, top-5
+    ("test_top5"), each extra test set ("<set>_acc", "<set>_top5") and the many/medium/few-shot
+    class groups ("many_acc", …: the mean of the per-class accuracies in each group, on the main set)."""
     for module in method.modules():
         module.eval()
-    correct: dict[str, torch.Tensor] = {}
+    out: dict[str, float] = {}
     with torch.no_grad():
-        for start in range(0, len(bundle.test_y), batch_size):
-            x = transform(bundle.test_x[start : start + batch_size], train=False)
-            y = bundle.test_y[start : start + batch_size]
-            logits, heads = method.predict_heads(x)
-            for name, out in {"test_acc": logits, **{f"test_acc_{k}": v for k, v in heads.items()}}.items():
-                hits = (out.argmax(dim=1) == y).sum()
-                correct[name] = correct[name] + hits if name in correct else hits
+        for set_name, (images, labels) in tests.sets.items():
+            out.update(_score(method, set_name, images, labels, batch_size, tests.top5,
+                              tests.groups if set_name == "test" else None))
     for module in method.modules():
         module.train()
-    return {name: c.item() * 100.0 / len(bundle.test_y) for name, c in correct.items()}
+    return out
+
+
+def _score(method: Method, set_name: str, images: Images, labels: torch.Tensor, batch_size: int, top5: bool,
+           groups: torch.Tensor | None) -> dict[str, float]:
+    """One test set's accuracies (see `evaluate`); the counts stay on the device until the end."""
+    main = set_name == "test"
+    prefix = "test" if main else set_name
+    correct: dict[str, torch.Tensor] = {}
+    per_class = torch.zeros(len(groups), device=labels.device) if groups is not None else None
+
+    def add(name: str, hits: torch.Tensor) -> None:
+        correct[name] = correct[name] + hits.sum() if name in correct else hits.sum()
+
+    for start, x in images.in_order(batch_size):
+        y = labels[start : start + len(x)]
+        logits, heads = method.predict_heads(x)
+        hit = logits.argmax(dim=1) == y
+        add(f"{prefix}_acc", hit)
+        if main:
+            for k, v in heads.items():
+                add(f"test_acc_{k}", v.argmax(dim=1) == y)
+        if top5:
+            add(f"{prefix}_top5", (logits.topk(min(5, logits.shape[1]), dim=1).indices == y[:, None]).any(dim=1))
+        if per_class is not None:
+            per_class.index_add_(0, y, hit.float())
+    n = len(labels)
+    scores = {name: c.item() * 100.0 / n for name, c in correct.items()}
+    if per_class is not None:
+        totals = torch.bincount(labels, minlength=len(groups)).float()
+        class_acc = (per_class / totals.clamp(min=1) * 100.0).cpu()
+        present = (totals > 0).cpu()
+        for g, name in enumerate(("many_acc", "medium_acc", "few_acc")):
+            members = (groups == g) & present
+            scores[name] = float(class_acc[members].mean()) if members.any() else float("nan")
+    return scores
 
 
 def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, generator: torch.Generator,
-                 speed: ActiveSpeed | None = None) -> Method:
-    """Instantiate the configured method on the bundle (meta set only if it declares it)."""
+                 speed: ActiveSpeed | None = None, workers: int = 0) -> Method:
+    """Instantiate the configured method on the bundle (meta set only if it declares it); streamed
+    images are decoded by `workers` processes."""
     method_cls = METHODS.get(cfg.method)
     method_cls.check_run(method_cls.resolve_hparams(cfg.hparams, dataset=cfg.data.dataset), cfg.epochs)
+    method_cls.check_epoch_samples(cfg.epoch_samples)
+    method_cls.check_meta_set(cfg.data.meta_per_class)
     speed = speed or ActiveSpeed()
     if speed.compile == "on" and not method_cls.compilable:
         speed.compile = "off (eager: the method's look-ahead calls the backbone functionally)"
@@ -105,19 +189,25 @@ def build_method(cfg: RunConfig, bundle: DataBundle, device: torch.device, gener
         transform=transform,
         generator=generator,
         diagnostics=Diagnostics(bundle.train_true_y, bundle.clean_labels_known),
-        meta_x=bundle.meta_x if method_cls.uses_meta_set else None,
+        meta_x=bundle.meta_x if method_cls.uses_meta_set and not bundle.streamed else None,
         meta_y=bundle.meta_y if method_cls.uses_meta_set else None,
-        train_x=bundle.train_x,
+        train_x=None if bundle.streamed else bundle.train_x,
         speed=speed,
+        train_images=images_of(bundle.train_x, bundle, transform, device, workers),
+        meta_images=images_of(bundle.meta_x, bundle, transform, device, workers) if method_cls.uses_meta_set else None,
     )
     return method_cls(ctx, dict(cfg.hparams))
 
 
-def train_one_epoch(method: Method, stream: BatchStream, epoch: int) -> torch.Tensor:
+def train_one_epoch(method: Method, stream: BatchStream, epoch: int, epoch_samples: int = 0) -> torch.Tensor:
     """One epoch as every run trains it: the method's per-epoch passes, the epoch's subset of
-    the training set, then its batches. Returns the mean training loss (0-d tensor)."""
+    the training set (with `epoch_samples`, a fresh class-balanced draw of that many from it), then
+    its batches. Returns the mean training loss (0-d tensor)."""
     method.on_epoch_start(epoch)
     stream.subset = method.epoch_train_indices(epoch)
+    if epoch_samples:
+        ctx = method.ctx
+        stream.subset = balanced_subset(ctx.train_y, epoch_samples, ctx.num_classes, ctx.generator, stream.subset)
     stream.start_epoch()
     return method.train_epoch(epoch, stream)
 
@@ -204,12 +294,15 @@ class _Attempt:
         self.bundle = build_data(cfg.data, device=self.device, data_root=self.opts.data_root,
                                  download=self.opts.download)
         self.record["data"] = {k: v for k, v in describe(self.bundle).items() if k != "transition_matrix"}
-        self.method = build_method(cfg, self.bundle, self.device, self.generator, self.speed)
+        workers = default_data_workers() if self.opts.data_workers is None else self.opts.data_workers
+        self.method = build_method(cfg, self.bundle, self.device, self.generator, self.speed, workers)
+        self.tests = TestSets.of(self.bundle, self.method.ctx.transform, self.device, workers)
+        self.record["data_path"] = f"streamed ({workers} decoding workers)" if self.bundle.streamed else "device"
         self.record["meta_set_used"] = type(self.method).uses_meta_set
         self.epoch = 0
         within_epoch = cfg.schedule.warmup_epochs > 0 or per_iteration(cfg.schedule)
         self.stream = BatchStream(
-            self.bundle.train_x, self.bundle.train_y, cfg.batch_size, self.method.ctx.transform, self.generator,
+            self.method.ctx.train_images, self.bundle.train_y, cfg.batch_size, None, self.generator,
             before_step=self._lr_within_epoch if within_epoch else None,
             with_index=type(self.method).uses_indices,
         )
@@ -249,7 +342,7 @@ class _Attempt:
         self.set_lr(epoch, 0.0)
         lr = method.optimizers()[0].param_groups[0]["lr"]
         t0 = timing.now(self.device)  # per-epoch passes (re-ranking, re-splitting) count as training time
-        loss = float(train_one_epoch(method, stream, epoch).item())
+        loss = float(train_one_epoch(method, stream, epoch, self.cfg.epoch_samples).item())
         sec_epoch = timing.now(self.device) - t0
         # the first iterations in a process pay for allocation and caching: not timed
         skip = self.opts.timing_warmup if epoch == self.record.get("resumed_from_epoch", 0) else 0
@@ -259,7 +352,7 @@ class _Attempt:
             raise TrainingFailed(f"training loss {loss:.4g} at epoch {epoch} (non-finite or diverging)")
         row = {
             "epoch": epoch,
-            **evaluate(method, self.bundle, method.ctx.transform, self.opts.eval_batch_size),
+            **evaluate(method, self.tests, self.opts.eval_batch_size),
             "train_loss": loss,
             "lr": lr,
             "sec_per_iter": timing.median(epoch_intervals),

@@ -1,7 +1,9 @@
-"""Device-resident batch iteration with per-iteration timing.
+"""Batch iteration with per-iteration timing, over either data path.
 
-Each epoch draws a permutation from the run's generator, gathers uint8 images by index,
-augments and normalises them in one batched call on the device. The gap between two
+Each epoch draws a permutation from the run's generator and asks the training images
+(`methods.base.Images`) for its batches: on the device-resident path they are gathered by index
+and augmented in one batched call on the device; on the streaming path
+(`noisytail_datasets.streaming`) DataLoader workers decode them ahead. The gap between two
 consecutive requests for a batch is one training iteration (data preparation included);
 the stream records these gaps, so every method is timed the same way, whatever its loop. A
 method that runs its own iterations instead of drawing batches marks each one with `lap`.
@@ -13,29 +15,48 @@ from collections.abc import Callable, Iterator
 import torch
 
 from bench.train import timing
-from methods.base import Batch
+from methods.base import Batch, Images, TensorImages
+
+
+def balanced_subset(y: torch.Tensor, total: int, num_classes: int, generator: torch.Generator,
+                    among: torch.Tensor | None = None) -> torch.Tensor:
+    """Indices of at most `total` training samples, at most total // num_classes per (noisy) class:
+    the first ones of each class in a random order (DivideMix's Clothing1M draw: shuffle, then keep a
+    sample while its class has fewer than total // num_classes), drawn only `among` these if given."""
+    pool = torch.arange(len(y)) if among is None else among.cpu()
+    order = pool[torch.randperm(len(pool), generator=generator)]
+    labels = y.cpu()[order]
+    by_class = torch.sort(labels, stable=True)  # classes in turn, each in the random order
+    starts = torch.searchsorted(by_class.values, torch.arange(num_classes))
+    rank = torch.empty_like(labels)
+    rank[by_class.indices] = torch.arange(len(labels)) - starts[by_class.values]
+    return order[rank < total // num_classes].to(y.device)
 
 
 class BatchStream:
-    """Shuffled mini-batches of (x, noisy y, index) over a device-resident training set."""
+    """Shuffled mini-batches of (x, noisy y, index) over the training set.
+
+    `images` is an `Images`, or a uint8 tensor on the device that `transform` augments."""
 
     def __init__(
         self,
-        x: torch.Tensor,
+        images: Images | torch.Tensor,
         y: torch.Tensor,
         batch_size: int,
-        transform: Callable[..., torch.Tensor],
+        transform: Callable[..., torch.Tensor] | None,
         generator: torch.Generator,
         before_step: Callable[[int, int], None] | None = None,
         with_index: bool = True,
     ) -> None:
-        self.x, self.y = x, y
+        if isinstance(images, torch.Tensor):
+            assert transform is not None, "a tensor of images needs its transform"
+            images = TensorImages(images, transform)
+        self.images, self.y = images, y
         self.batch_size = batch_size
-        self.transform = transform
         self.generator = generator
         self.before_step = before_step
         self.with_index = with_index
-        self.device = x.device
+        self.device = y.device
         self.intervals: list[float] = []
         #: if set, the epoch iterates only these training indices (in a shuffled order)
         self.subset: torch.Tensor | None = None
@@ -64,11 +85,12 @@ class BatchStream:
             perm = torch.randperm(len(self.subset), generator=self.generator, device="cpu")
             order = self.subset.to(self.device)[perm.to(self.device)]
         steps = len(self)
+        batches = [order[step * self.batch_size : (step + 1) * self.batch_size] for step in range(steps)]
+        images = self.images.iterate(batches, train=True, generator=self.generator)
         self._last = timing.now(self.device)
-        for step in range(steps):
+        for step, index in enumerate(batches):
             if self.before_step is not None:
                 self.before_step(step, steps)
-            index = order[step * self.batch_size : (step + 1) * self.batch_size]
-            x = self.transform(self.x[index], train=True, generator=self.generator)
+            x = next(images)
             yield Batch(x=x, y=self.y[index], index=index if self.with_index else None)
             self.lap()

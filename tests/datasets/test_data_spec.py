@@ -10,7 +10,11 @@ from noisytail_datasets import DATASETS, ORDERS, DataSpec, build_data
 def test_registries_and_orders():
     assert DATASETS.names() == [
         "digits", "fashion-mnist", "cifar10", "cifar100", "animal10n",
-        *(f"red-mini-imagenet-{p}" for p in (0, 5, 10, 15, 20, 30, 40, 50, 60, 80)), "random-cifar"]
+        *(f"red-mini-imagenet-{p}" for p in (0, 5, 10, 15, 20, 30, 40, 50, 60, 80)),
+        "mini-webvision", "clothing1m", "imagenet-lt", "places-lt", "random-cifar"]
+    streamed = [n for n in DATASETS if DATASETS.get(n).stream is not None]
+    assert streamed == ["mini-webvision", "clothing1m", "imagenet-lt", "places-lt"]
+    assert all(DATASETS.get(n).image_size == DATASETS.get(n).stream.size for n in streamed)
     assert all(DATASETS.describe(n) for n in DATASETS)
     assert ORDERS == ("lt-noise", "meta-noise-lt")
 
@@ -91,3 +95,14 @@ def test_random_cifar_is_cifar_shaped_and_fixed():
     assert base.train_x.shape == (50_000, 3, 32, 32) and base.test_x.shape == (10_000, 3, 32, 32)
     assert base.train_x.dtype.name == "uint8" and set(base.train_y.tolist()) == set(range(10))
     assert int(base.train_x[0, 0, 0, 0]) == int(load_base("random-cifar").train_x[0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("spec, message", [
+    (DataSpec("cifar10", image_size=16), "cannot be resized"),
+    (DataSpec("places-lt", image_size=-1), "integer >= 0"),
+    (DataSpec("places-lt", image_size=8), "too small"),
+])
+def test_image_size_only_for_streamed_datasets(spec, message):
+    with pytest.raises(UsageError, match=message):
+        spec.validate()
+    DataSpec("places-lt", image_size=64).validate()

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods.base import TensorImages
 from methods.bilevel import (
     MetaSampler,
     VirtualSGD,
@@ -162,16 +163,16 @@ def test_meta_sampler_cycles_through_every_sample_once_per_pass():
     x = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1)
     y = torch.arange(10)
     ident = lambda t, train=True, generator=None: t.float()  # noqa: E731
-    sampler = MetaSampler(x, y, 4, ident, torch.Generator().manual_seed(0), mode="cycle")
+    sampler = MetaSampler(TensorImages(x, ident), y, 4, torch.Generator().manual_seed(0), mode="cycle")
     seen = torch.cat([sampler.next()[1] for _ in range(3)])  # 4 + 4 + 2 (the partial batch)
     assert sorted(seen.tolist()) == list(range(10))
     assert len(sampler.next()[1]) == 4  # a new pass begins
-    random = MetaSampler(x, y, 20, ident, torch.Generator().manual_seed(0), mode="random")
+    random = MetaSampler(TensorImages(x, ident), y, 20, torch.Generator().manual_seed(0), mode="random")
     xb, yb = random.next()
     assert len(yb) == 10 and sorted(yb.tolist()) == list(range(10))  # capped at the set's size
     assert torch.equal(xb.view(-1).long(), yb)
     with pytest.raises(ValueError, match="mode"):
-        MetaSampler(x, y, 4, ident, torch.Generator(), mode="bogus")
+        MetaSampler(TensorImages(x, ident), y, 4, torch.Generator(), mode="bogus")
 
 
 @pytest.mark.parametrize("mode", MetaSampler.MODES)
@@ -181,13 +182,13 @@ def test_meta_sampler_restored_from_its_state_continues_with_the_same_batches(mo
     x = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1)
     y = torch.arange(10)
     ident = lambda t, train=True, generator=None: t.float()  # noqa: E731
-    original = MetaSampler(x, y, 4, ident, torch.Generator().manual_seed(0), mode=mode)
+    original = MetaSampler(TensorImages(x, ident), y, 4, torch.Generator().manual_seed(0), mode=mode)
     assert original.state_dict()["order"].numel() == 0  # nothing drawn yet
     for _ in range(2):
         original.next()
     state = {k: v.clone() for k, v in original.state_dict().items()}
     generator_state = original.generator.get_state()
-    resumed = MetaSampler(x, y, 4, ident, torch.Generator().manual_seed(99), mode=mode)
+    resumed = MetaSampler(TensorImages(x, ident), y, 4, torch.Generator().manual_seed(99), mode=mode)
     resumed.load_state_dict(state)
     resumed.generator.set_state(generator_state)
     want = [original.next()[1] for _ in range(5)]  # 2 of the first pass, then a new one
@@ -196,7 +197,7 @@ def test_meta_sampler_restored_from_its_state_continues_with_the_same_batches(mo
     if mode == "cycle":
         assert state["pos"].item() == 8 and len(state["order"]) == 10
         # without the sampler's state, the same generator state gives other batches
-        unrestored = MetaSampler(x, y, 4, ident, torch.Generator(), mode=mode)
+        unrestored = MetaSampler(TensorImages(x, ident), y, 4, torch.Generator(), mode=mode)
         unrestored.generator.set_state(generator_state)
         assert [u.tolist() for u in (unrestored.next()[1] for _ in range(5))] != [w.tolist() for w in want]
     with pytest.raises(ValueError, match="order of 3"):

@@ -27,6 +27,7 @@ from methods.famus import (
     GradientSamplers,
     find_layers,
     gumbel_soft,
+    in_prefixes,
     last_stage_prefixes,
     straight_through,
 )
@@ -314,3 +315,17 @@ def test_registry_defaults_and_override_dicts():
 def test_code_variant_matches_golden_numbers():
     assert_matches_golden("famus_code", golden_numbers("famus_code"))
 
+
+
+def test_a_wrapping_backbone_declares_its_last_stage():
+    """Inception-ResNet-v2 is one timm child (`body`): its declared last stage, the blocks after the
+    last reduction, is what FaMUS samples from, not the whole network."""
+    from bench.nn.backbones import build_backbone
+
+    model = build_backbone("inception_resnet_v2", 3, 5, 75)
+    stage = last_stage_prefixes(model)
+    assert stage == ["body.repeat_2", "body.block8", "body.conv2d_7b"]
+    names = [n for n, _ in model.named_parameters()]
+    inside = [n for n in names if in_prefixes(n, stage)]
+    assert inside and len(inside) < len(names) // 3
+    assert all(n.split(".")[1] in ("repeat_2", "block8", "conv2d_7b") for n in inside)

@@ -10,18 +10,49 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.core.errors import UsageError
-from bench.nn.backbones import BACKBONES, VGG19_STAGES, PreActBlockDM, ShortcutA, build_backbone
+from bench.nn.backbones import (
+    BACKBONES,
+    IRV2_MIN_IMAGE_SIZE,
+    PRETRAINED_WEIGHTS,
+    VGG19_STAGES,
+    PreActBlockDM,
+    ShortcutA,
+    _torchvision_weights,
+    build_backbone,
+    check_pretrained,
+    pretrained_cache_path,
+)
 
-NAMES = ["resnet32", "preact_resnet18", "wrn28_10", "small_cnn", "mlp", "vgg19_bn", "resnet18", "resnet50"]
-# backbones that work on any image size (vgg19_bn needs >= 32, tested on its own below)
-ANY_SIZE = [n for n in NAMES if n != "vgg19_bn"]
+NAMES = ["resnet32", "preact_resnet18", "wrn28_10", "small_cnn", "mlp", "vgg19_bn", "resnet10", "resnet18", "resnet50",
+         "resnet152", "resnext50", "inception_resnet_v2"]
+# backbones that work on any image size (vgg19_bn needs >= 32, inception_resnet_v2 >= 75: tested on their own below)
+ANY_SIZE = [n for n in NAMES if n not in ("vgg19_bn", "inception_resnet_v2")]
 # (in_channels, image_size) combinations every ANY_SIZE backbone must support.
 SHAPES = [(1, 8), (1, 28), (3, 32)]
+# The big ImageNet nets run the generic shape check at the first (grey 8 px) shape only, to keep the module fast;
+# their RGB 64 px run is in test_torchvision_resnet_is_torchvisions_network.
+HEAVY = ("resnet152", "resnext50")
+SHAPE_CASES = [(name, c, size) for name in ANY_SIZE for c, size in (SHAPES[:1] if name in HEAVY else SHAPES)]
+# torchvision's builder for each torchvision backbone (resnet10 has none: torchvision's ResNet, 1 BasicBlock per stage)
+TV_ARCH = {"resnet18": "resnet18", "resnet50": "resnet50", "resnet152": "resnet152", "resnext50": "resnext50_32x4d"}
 
 
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
+
+@pytest.fixture(scope="module", autouse=True)
+def timm_never_loads_weights():
+    """timm's pretrained-weight loader fails the test if anything in this module reaches it (no hub download,
+    ever: tests/conftest.py guards torch.hub only, timm fetches from the Hugging Face hub)."""
+    import timm.models._builder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("timm was asked to load pretrained weights")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timm.models._builder, "load_pretrained", refuse)
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +67,8 @@ def test_registry_names_and_descriptions() -> None:
         assert desc and "\n" not in desc
 
 
-# Exact counts measured for C=10; the approximate figures come from specs/methods.md §1.
+# Exact counts measured for C=10 (inception_resnet_v2: C=50, mini-WebVision); the approximate figures come from
+# specs/methods.md §1. Counted on the meta device: no weights are allocated or initialised.
 @pytest.mark.parametrize(
     "name,channels,size,exact,approx",
     [
@@ -48,17 +80,22 @@ def test_registry_names_and_descriptions() -> None:
         ("vgg19_bn", 3, 64, 20_040_522, 20_040_000),  # CIFAR VGG-19 size; pooled, so any side
         ("resnet18", 3, 64, 11_181_642, 11_180_000),  # torchvision's, 10-way head
         ("resnet50", 3, 64, 23_528_522, 23_530_000),
+        ("resnet10", 3, 64, 4_910_922, None),
+        ("resnet152", 3, 64, 58_164_298, None),
+        ("resnext50", 3, 64, 23_000_394, None),
+        ("inception_resnet_v2", 3, 299, 54_383_314, None),
     ],
 )
 def test_parameter_counts(name: str, channels: int, size: int, exact: int, approx: int | None) -> None:
-    count = n_params(build_backbone(name, channels, 10, size))
+    classes = 50 if name == "inception_resnet_v2" else 10
+    with torch.device("meta"):
+        count = n_params(build_backbone(name, channels, classes, size))
     assert count == exact
     if approx is not None:
         assert abs(count - approx) / approx < 0.01
 
 
-@pytest.mark.parametrize("name", ANY_SIZE)
-@pytest.mark.parametrize("channels,size", SHAPES)
+@pytest.mark.parametrize("name,channels,size", SHAPE_CASES)
 def test_shapes_and_fc_features_split(name: str, channels: int, size: int) -> None:
     model = build_backbone(name, channels, 7, size).eval()
     assert isinstance(model.fc, nn.Linear) and model.fc.out_features == 7
@@ -228,16 +265,31 @@ def test_bad_sizes_are_usage_errors() -> None:
         build_backbone("small_cnn", 1, 10, 2)
 
 
-# ----- torchvision ResNet-18 / ResNet-50 -----------------------------------------------------
+# ----- torchvision ResNets ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,width", [("resnet18", 512), ("resnet50", 2048)])
-def test_torchvision_resnet_is_torchvisions_network(name: str, width: int) -> None:
-    """Same module names as torchvision (its checkpoints load strictly) and the same outputs."""
+def torchvision_reference(name: str, **kwargs) -> nn.Module:
+    """torchvision's own network for backbone `name`, built without bench code."""
     import torchvision
+    from torchvision.models.resnet import BasicBlock, ResNet
 
-    reference = getattr(torchvision.models, name)(weights=None, num_classes=7).eval()
+    if name == "resnet10":
+        return ResNet(BasicBlock, [1, 1, 1, 1], **kwargs)
+    return getattr(torchvision.models, TV_ARCH[name])(weights=None, **kwargs)
+
+
+@pytest.mark.parametrize("name,width,blocks", [
+    ("resnet10", 512, [1, 1, 1, 1]),
+    ("resnet18", 512, [2, 2, 2, 2]),
+    ("resnet50", 2048, [3, 4, 6, 3]),
+    ("resnet152", 2048, [3, 8, 36, 3]),
+    ("resnext50", 2048, [3, 4, 6, 3]),
+])
+def test_torchvision_resnet_is_torchvisions_network(name: str, width: int, blocks: list[int]) -> None:
+    """Same module names as torchvision (its checkpoints load strictly) and the same outputs."""
+    reference = torchvision_reference(name, num_classes=7).eval()
     model = build_backbone(name, 3, 7, 64).eval()
+    assert [len(getattr(model, f"layer{i}")) for i in range(1, 5)] == blocks
     model.load_state_dict(reference.state_dict())  # strict: every name and shape matches
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
@@ -247,7 +299,7 @@ def test_torchvision_resnet_is_torchvisions_network(name: str, width: int) -> No
         torch.testing.assert_close(model.fc(feats), model(x), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+@pytest.mark.parametrize("name", ["resnet10", "resnet18", "resnet50"])
 def test_torchvision_resnet_grey_stem_and_famus_last_stage(name: str) -> None:
     from methods.famus import last_stage_prefixes
 
@@ -257,6 +309,77 @@ def test_torchvision_resnet_grey_stem_and_famus_last_stage(name: str) -> None:
     with torch.no_grad():
         assert model(torch.randn(2, 1, 64, 64)).shape == (2, 5)
     assert last_stage_prefixes(model) == ["layer4"]
+
+
+# ImageNet (1000-way) sizes: ours, counted on the meta device, against figures computed without bench code.
+def test_imagenet_param_counts_match_torchvision_and_timm() -> None:
+    import timm
+    import torchvision
+
+    with torch.device("meta"):
+        ours = {name: n_params(build_backbone(name, 3, 1000, 224)) for name in ("resnet152", "resnext50", "resnet10")}
+        ours["inception_resnet_v2"] = n_params(build_backbone("inception_resnet_v2", 3, 1000, 299))
+        tv = {name: n_params(torchvision_reference(name)) for name in ("resnet152", "resnext50")}
+        resnet18 = torchvision.models.resnet18(weights=None)
+        # ResNet-10 = ResNet-18 without the second BasicBlock of each stage
+        tv["resnet10"] = n_params(resnet18) - sum(n_params(getattr(resnet18, f"layer{i}")[1]) for i in range(1, 5))
+        irv2 = n_params(timm.create_model("inception_resnet_v2", pretrained=False, num_classes=1000))
+    assert ours["resnet152"] == tv["resnet152"] == 60_192_808  # torchvision's published figure
+    assert ours["resnext50"] == tv["resnext50"] == 25_028_904
+    assert ours["resnet10"] == tv["resnet10"] == 5_418_792
+    assert ours["inception_resnet_v2"] == irv2 == 55_843_464  # timm's "55.8M"
+
+
+# ----- timm Inception-ResNet-v2 (WebVision) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def irv2() -> nn.Module:
+    """One 50-class Inception-ResNet-v2 for the module (~54M parameters: build it once)."""
+    torch.manual_seed(0)
+    return build_backbone("inception_resnet_v2", 3, 50, IRV2_MIN_IMAGE_SIZE).eval()
+
+
+def test_inception_resnet_v2_is_timms_network_with_the_fc_features_split(irv2: nn.Module) -> None:
+    import timm
+
+    assert isinstance(irv2.fc, nn.Linear) and (irv2.fc.in_features, irv2.fc.out_features) == (1536, 50)
+    assert isinstance(irv2.body.classif, nn.Identity)  # the head lives once, as `fc`
+    state = irv2.state_dict()
+    assert not any("classif" in key for key in state) and n_params(irv2) == 54_383_314
+    x = torch.randn(2, 3, IRV2_MIN_IMAGE_SIZE, IRV2_MIN_IMAGE_SIZE)
+    with torch.no_grad():
+        logits = irv2(x)
+        feats = irv2.features(x)
+        assert logits.shape == (2, 50) and feats.shape == (2, 1536)
+        torch.testing.assert_close(irv2.fc(feats), logits, rtol=0, atol=0)
+        # timm's own model with the same weights (head named `classif` there) gives the same logits; at 107 px
+        # (the smallest side with a 2x2 last map, batch 1) so that the pooling before the head counts too
+        reference = timm.create_model("inception_resnet_v2", pretrained=False, num_classes=50).eval()
+        timm_key = {k: "classif." + k[3:] if k.startswith("fc.") else k.removeprefix("body.") for k in state}
+        reference.load_state_dict({timm_key[k]: v for k, v in state.items()})  # strict
+        x = torch.randn(1, 3, 107, 107)
+        assert reference.forward_features(x).shape == (1, 1536, 2, 2)
+        torch.testing.assert_close(irv2(x), reference(x))
+
+
+def test_inception_resnet_v2_minimum_image_size(irv2: nn.Module) -> None:
+    assert IRV2_MIN_IMAGE_SIZE == 75
+    assert "for 299 px (at least 75 px)" in BACKBONES.describe("inception_resnet_v2")
+    with pytest.raises(UsageError, match=r"inception_resnet_v2 needs image_size >= 75 .*got 74"):
+        build_backbone("inception_resnet_v2", 3, 50, 74)
+    with torch.no_grad():
+        # the network itself: 75 px leaves a 1x1 last map, 74 px is too small for Mixed_7a's kernels
+        assert irv2.body.forward_features(torch.randn(1, 3, 75, 75)).shape == (1, 1536, 1, 1)
+        with pytest.raises(RuntimeError, match="Kernel size can't be greater than actual input size"):
+            irv2(torch.randn(1, 3, 74, 74))
+
+
+def test_inception_resnet_v2_grey_input() -> None:
+    with torch.device("meta"):
+        model = build_backbone("inception_resnet_v2", 1, 5, 96)
+        assert model.body.conv2d_1a.conv.in_channels == 1
+        assert model(torch.empty(2, 1, 96, 96)).shape == (2, 5)
 
 
 # ----- pretrained weights, never downloaded ---------------------------------------------------
@@ -333,12 +456,50 @@ def test_a_wrong_file_in_the_cache_is_named(torch_home) -> None:
 
 
 @pytest.mark.parametrize("name,channels,weights,message", [
-    ("vgg19_bn", 3, "imagenet1k_v1", "backbone 'vgg19_bn' has no pretrained weights; use --backbone resnet18 or "
-                                     "resnet50, or train from scratch"),
+    ("vgg19_bn", 3, "imagenet1k_v1", "backbone 'vgg19_bn' has no pretrained weights; use --backbone resnet18, "
+                                     "resnet50, resnet152 or resnext50, or train from scratch (drop --pretrained)"),
+    ("inception_resnet_v2", 3, "imagenet1k_v1", "backbone 'inception_resnet_v2' has no pretrained weights; use "
+                                                "--backbone resnet18, resnet50, resnet152 or resnext50, or train "
+                                                "from scratch (drop --pretrained)"),
+    ("resnet10", 3, "imagenet1k_v1", "backbone 'resnet10' has no pretrained weights; use --backbone resnet18, "),
+    ("resnext50", 3, "imagenet1k_v3", "unknown pretrained weights for resnext50 'imagenet1k_v3' (did you mean "),
     ("resnet18", 3, "imagenet1k_v2", "unknown pretrained weights for resnet18 'imagenet1k_v2' (did you mean "
                                      "'imagenet1k_v1'?)"),
     ("resnet50", 1, "imagenet1k_v1", "take RGB (3-channel) images, this data has 1 channel(s)"),
 ])
 def test_pretrained_refusals(torch_home, name: str, channels: int, weights: str, message: str) -> None:
-    with pytest.raises(UsageError, match=re.escape(message)):
+    with pytest.raises(UsageError, match=re.escape(message)) as err:
         build_backbone(name, channels, 10, 64, pretrained=weights)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UsageError, match=re.escape(message)):  # the planning-time check alone says the same
+        check_pretrained(name, weights, channels)
+
+
+@pytest.mark.parametrize("backbone,weights", [(b, w) for b, ws in PRETRAINED_WEIGHTS.items() for w in ws])
+def test_pretrained_weights_are_torchvisions_for_that_architecture(backbone: str, weights: str) -> None:
+    """Each entry names the enum member of its key (v1/v2) for the same network: torchvision's published parameter
+    count equals ours with a 1000-way head, and the checkpoint file is the architecture's."""
+    member = _torchvision_weights(backbone, weights)
+    assert member.name == weights.upper()
+    with torch.device("meta"):
+        assert n_params(build_backbone(backbone, 3, 1000, 224)) == member.meta["num_params"]
+    assert pretrained_cache_path(backbone, weights).name.startswith(TV_ARCH[backbone] + "-")
+
+
+# resnext50 only, to keep the module fast: resnet152 takes the same path, its enum mapping is checked above and
+# its module names by the strict load in test_torchvision_resnet_is_torchvisions_network.
+@pytest.mark.parametrize("name", ["resnext50"])
+def test_pretrained_v2_loads_all_but_the_head(monkeypatch, name: str) -> None:
+    state = imagenet_state(TV_ARCH[name])
+    asked: list[str] = []
+
+    def fake_get_state_dict(self, *args, **kwargs):
+        asked.append(self.name)
+        return state
+
+    monkeypatch.setattr(type(_torchvision_weights(name, "imagenet1k_v2")), "get_state_dict", fake_get_state_dict)
+    model = build_backbone(name, 3, 14, 64, pretrained="imagenet1k_v2")
+    assert asked == ["IMAGENET1K_V2"] and model.fc.weight.shape == (14, 2048)
+    loaded = model.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in loaded.items() if not k.startswith("fc."))
+    assert set(loaded) == set(state)

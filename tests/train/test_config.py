@@ -36,9 +36,9 @@ def test_run_id_ignores_preset_but_not_hparams_or_protocol():
     assert len(base.run_id) == 12 and base.run_id == make().run_id
 
 
-# run id of make() before DataSpec had pad_mode / normalisation / noise_sampling (commit 2996380)
+# run id of make() before DataSpec had pad_mode / normalisation / noise_sampling (commit 2996380) / image_size
 OLD_RUN_ID = "96ed12cd6b6f"
-LATER_DEFAULTS = {"pad_mode": "constant", "normalisation": "dataset", "noise_sampling": "independent"}
+LATER_DEFAULTS = {"pad_mode": "constant", "normalisation": "dataset", "noise_sampling": "independent", "image_size": 0}
 
 
 def test_new_data_fields_at_their_defaults_keep_old_run_ids():
@@ -46,7 +46,7 @@ def test_new_data_fields_at_their_defaults_keep_old_run_ids():
     assert cfg.run_id == OLD_RUN_ID
     # independent: the hash of the payload as it was written before the fields existed
     payload = cfg.to_dict()
-    del payload["preset"], payload["speed"], payload["pretrained"]
+    del payload["preset"], payload["speed"], payload["pretrained"], payload["epoch_samples"]
     for name in LATER_DEFAULTS:
         del payload["data"][name]
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))

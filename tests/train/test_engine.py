@@ -75,3 +75,12 @@ def test_schedule_reaches_the_optimizer():
     cfg = digits_run(epochs=4).with_(optim=OptimSpec(lr=0.2))
     lrs = [e["lr"] for e in run_trial(cfg)["epochs"]]
     assert lrs[0] == pytest.approx(0.2) and lrs[2] == pytest.approx(0.1)
+
+
+def test_epoch_samples_trains_each_epoch_on_a_fresh_balanced_draw():
+    cfg = digits_run(epochs=2).with_(epoch_samples=100)
+    rec = run_trial(cfg)
+    assert rec["status"] == "done", rec["error"]
+    assert [e["samples"] for e in rec["epochs"]] == [100, 100]
+    full = run_trial(digits_run(epochs=1))
+    assert full["epochs"][0]["samples"] == len(build_data(cfg.data).train_y) > 100 and full["run_id"] != rec["run_id"]

@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from bench.train.stream import BatchStream
+from bench.train.stream import BatchStream, balanced_subset
 
 
 def make_stream(n=10, batch=4, **kw):
@@ -31,3 +32,32 @@ def test_before_step_sees_every_step():
     calls = []
     list(make_stream(before_step=lambda step, steps: calls.append((step, steps))))
     assert calls == [(0, 3), (1, 3), (2, 3)]
+
+
+def _scan(order: list[int], y: list[int], cap: int) -> list[int]:
+    """DivideMix's Clothing1M draw written as its loop: keep a sample while its class has < cap."""
+    kept, counts = [], {}
+    for i in order:
+        if counts.get(y[i], 0) < cap:
+            kept.append(i)
+            counts[y[i]] = counts.get(y[i], 0) + 1
+    return kept
+
+
+@pytest.mark.parametrize("among", [None, torch.tensor([0, 2, 3, 5, 7, 8, 9, 11, 12, 13, 14, 17, 19])])
+def test_balanced_subset_is_the_scan_of_one_shuffle(among):
+    y = torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 1, 0])
+    got = balanced_subset(y, 9, 3, torch.Generator().manual_seed(4), among)
+    pool = torch.arange(len(y)) if among is None else among
+    order = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(4))].tolist()
+    assert got.tolist() == _scan(order, y.tolist(), 3)
+    counts = torch.bincount(y[got], minlength=3)
+    assert counts.max() <= 3 and (among is not None or counts.tolist() == [3, 3, 3])
+
+
+def test_an_epoch_subsample_is_what_the_stream_iterates():
+    s = make_stream(n=20, batch=5)
+    s.y = torch.arange(20) % 4
+    s.subset = balanced_subset(s.y, 8, 4, torch.Generator().manual_seed(0))
+    seen = torch.cat([b.index for b in s])
+    assert sorted(seen.tolist()) == sorted(s.subset.tolist()) and len(seen) == 8
