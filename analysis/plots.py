@@ -42,7 +42,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from analysis import stats
-from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, metric_column
+from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, metric_column, refuse_backbone_sweep
 from analysis.style import baseline_method, display_name, method_markers, method_order, method_palette
 from bench.core.errors import UsageError
 
@@ -466,6 +466,7 @@ def pareto_front(points: pd.DataFrame, x: str = "time", y: str = "accuracy") -> 
 def time_accuracy_data(results: Results, metric: str, cell: Cell) -> pd.DataFrame:
     """Per method in `cell`: median total training time (s), metric mean/std/n over seeds, packed flag."""
     cell_runs = in_cell(results.runs, cell)
+    refuse_backbone_sweep(cell_runs[cell_runs["status"] == "done"])  # one point per method, never pooled
     scores = cell_runs[cell_runs["status"] == "done"].rename(columns={metric_column(metric): "value"})
     accuracy = _seed_stats(scores.dropna(subset=["value"]), ["method"]).set_index("method")
     runs, packed = timed_runs(cell_runs)

@@ -143,7 +143,7 @@ class Results:
     def scores(self, metric: str, measure: str = "") -> pd.DataFrame:
         """One row per finished run: method, cell keys, data_seed, seed, value (the metric of the
         measure; top-1 on the main test set by default, see the module doc)."""
-        _refuse_backbone_sweep(self.done)
+        refuse_backbone_sweep(self.done)
         frame = self.done[["method", *CELL_KEYS, "data_seed", "seed"]].assign(
             value=self.values(self.done, metric, measure))
         return frame.dropna(subset=["value"]).reset_index(drop=True)
@@ -250,7 +250,7 @@ def _sweeps(presets: pd.Series) -> pd.Series:
     return presets.map(sweep) if len(presets) else presets.astype(bool)
 
 
-def _refuse_backbone_sweep(runs: pd.DataFrame) -> None:
+def refuse_backbone_sweep(runs: pd.DataFrame) -> None:
     """Scores pool seeds per method and cell: refuse runs of one method and cell on several backbones."""
     if "backbone" not in runs or runs.empty:
         return

@@ -80,7 +80,7 @@ def images_of(x: torch.Tensor | Any, bundle: DataBundle, transform: Callable[...
 
 
 @dataclass
-class TestSets:
+class EvalSets:
     """The clean evaluation sets of a run: the main test set ("test") and any extra ones, with what to
     record: top-5 accuracies and the many/medium/few group of each class (None: not recorded)."""
 
@@ -90,7 +90,7 @@ class TestSets:
 
     @classmethod
     def of(cls, bundle: DataBundle, transform: Callable[..., torch.Tensor], device: torch.device,
-           workers: int = 0) -> "TestSets":
+           workers: int = 0) -> "EvalSets":
         info = DATASETS.get(bundle.spec.dataset)
         sets = {"test": (images_of(bundle.test_x, bundle, transform, device, workers), bundle.test_y)}
         for name, (x, y) in bundle.extra_tests.items():
@@ -102,7 +102,7 @@ class TestSets:
         return cls(sets, top5=info.report_top5, groups=groups)
 
 
-def evaluate(method: Method, tests: TestSets, batch_size: int) -> dict[str, float]:
+def evaluate(method: Method, tests: EvalSets, batch_size: int) -> dict[str, float]:
     """Accuracies (%) of `method.predict` on the untouched test set ("test_acc"), of each of its
     networks where it has several ("test_acc_<name>"); where the dataset asks for them, top-5
     ("test_top5"), each extra test set ("<set>_acc", "<set>_top5") and the many/medium/few-shot
@@ -296,7 +296,7 @@ class _Attempt:
         self.record["data"] = {k: v for k, v in describe(self.bundle).items() if k != "transition_matrix"}
         workers = default_data_workers() if self.opts.data_workers is None else self.opts.data_workers
         self.method = build_method(cfg, self.bundle, self.device, self.generator, self.speed, workers)
-        self.tests = TestSets.of(self.bundle, self.method.ctx.transform, self.device, workers)
+        self.tests = EvalSets.of(self.bundle, self.method.ctx.transform, self.device, workers)
         self.record["data_path"] = f"streamed ({workers} decoding workers)" if self.bundle.streamed else "device"
         self.record["meta_set_used"] = type(self.method).uses_meta_set
         self.epoch = 0

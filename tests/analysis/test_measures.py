@@ -101,6 +101,10 @@ def test_a_backbone_sweep_loads_but_pooling_scores_refuse_it(tmp_path):
         results.scores("last")
     with pytest.raises(UsageError, match="several backbones"):
         results.cell_matrix("last")
+    from analysis.plots import time_accuracy_data
+
+    with pytest.raises(UsageError, match="several backbones"):  # a plot point per method, never pooled
+        time_accuracy_data(results, "last", results.cells()[0])
     runs = pd.read_csv(folder / "runs.csv")
     runs.assign(preset="quick").to_csv(folder / "runs.csv", index=False)  # not a sweep: mixed backbones refused
     with pytest.raises(UsageError, match="ran with different backbone"):

@@ -25,13 +25,13 @@ pytestmark = [pytest.mark.filterwarnings("ignore:The image decoding and encoding
 PLACES_CLASSES = 365
 
 
-def write_places_lt(root: Path) -> Path:
-    """Places-LT lists for every class (train 2, val 1, test 1; class 0 has 9 training images) and
+def write_lt_lists(root: Path, release: str = "Places_LT", classes: int = PLACES_CLASSES) -> Path:
+    """OLTR-style lists for every class (train 2, val 1, test 1; class 0 has 9 training images) and
     every image they name (one tiny JPEG's bytes, so writing stays fast)."""
-    folder = root / "Places_LT"
+    folder = root / release
     jpeg = encode_jpeg(torch.full((3, 20, 24), 90, dtype=torch.uint8)).numpy().tobytes()
     lines: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    for c in range(PLACES_CLASSES):
+    for c in range(classes):
         name = f"category_{c:03d}"
         for split, source, count in (("train", "train", 9 if c == 0 else 2), ("val", "train", 1),
                                      ("test", "val", 1)):
@@ -41,7 +41,7 @@ def write_places_lt(root: Path) -> Path:
                 (folder / rel).write_bytes(jpeg)
                 lines[split].append(f"{rel} {c}")
     for split, rows in lines.items():
-        (folder / f"Places_LT_{split}.txt").write_text("\n".join(rows) + "\n")
+        (folder / f"{release}_{split}.txt").write_text("\n".join(rows) + "\n")
     return root
 
 
@@ -49,8 +49,11 @@ def write_places_lt(root: Path) -> Path:
 FIXTURES = {
     "clothing1m": (lambda root: write_clothing1m(root / "clothing1m"), 1),
     "mini-webvision": (lambda root: write_webvision(root / "webvision"), 0),
-    "places-lt": (write_places_lt, 1),
+    "places-lt": (write_lt_lists, 1),
+    "imagenet-lt": (lambda root: write_lt_lists(root, "ImageNet_LT", 1000), 1),
 }
+#: ImageNet-LT shares Places-LT's loader and evaluation: its 1,000 classes get two methods, not all
+ONLY = {"imagenet-lt": ("ce", "dynamic_loss")}
 
 #: overrides that let a method run on a couple of images per class (over its short-run ones)
 TINY = {
@@ -78,8 +81,7 @@ def run_config(dataset: str, method: str) -> RunConfig:
                      hparams=resolve_hparams(method, hparams, dataset=dataset))
 
 
-@pytest.mark.parametrize("method", list(METHODS))
-@pytest.mark.parametrize("dataset", list(FIXTURES))
+@pytest.mark.parametrize("dataset, method", [(d, m) for d in FIXTURES for m in ONLY.get(d, list(METHODS))])
 def test_every_method_trains_on_a_streamed_fixture(dataset, method, roots, no_data_dirs):
     cfg = run_config(dataset, method)
     opts = TrialOptions(data_root=str(roots[dataset]), data_workers=0, eval_batch_size=64)
@@ -97,7 +99,7 @@ def test_every_method_trains_on_a_streamed_fixture(dataset, method, roots, no_da
     if dataset == "mini-webvision":
         assert {"test_top5", "imagenet_acc", "imagenet_top5"} <= set(last)
         assert last["test_top5"] >= last["test_acc"] and last["imagenet_top5"] >= last["imagenet_acc"]
-    if dataset == "places-lt":
+    if dataset in ("places-lt", "imagenet-lt"):
         assert {"many_acc", "medium_acc", "few_acc"} <= set(last)
 
 
