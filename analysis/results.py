@@ -35,8 +35,11 @@ from bench.grid.layout import MEASURES, Cell
 METRICS = {"last": "last_acc", "best": "best_acc", "last5": "last5_acc"}
 METRIC_LABELS = {"last": "Last", "best": "Best", "last5": "Last-5 mean"}
 CELL_KEYS = ("dataset", "imbalance", "noise", "noise_rate")
-#: what must agree between runs of one method in one cell for their seeds to be pooled
+#: what must agree between runs of one method in one cell for their seeds to be pooled, in a runs table
+#: written before the `config_key` column (the hash of the whole config without its seeds) existed
 CONFIG_KEYS = ("backbone", "epochs", "batch_size", "hparams", "order", "meta_per_class")
+#: config fields that may differ between pooled seeds: the seeds, and what is recorded but not hashed
+POOLED_FIELDS = ("seed", "data.data_seed", "preset")
 
 
 def parse_cell(text: str) -> Cell:
@@ -177,7 +180,7 @@ def load_results(path: str | Path, preset: str | None = None) -> Results:
     runs_csv, epochs_csv = root / "runs.csv", root / "epochs.csv"
     try:
         if runs_csv.exists():
-            runs = pd.read_csv(runs_csv, dtype={"run_id": str, "hparams": str, "error": str})
+            runs = pd.read_csv(runs_csv, dtype={"run_id": str, "hparams": str, "error": str, "config_key": str})
             epochs = (pd.read_csv(epochs_csv, dtype={"run_id": str}) if epochs_csv.exists()
                       else pd.DataFrame(columns=["run_id", "epoch", "test_acc"]))
         elif (root / "runs").is_dir():
@@ -190,28 +193,72 @@ def load_results(path: str | Path, preset: str | None = None) -> Results:
         raise UsageError(f"cannot read the results tables in '{root}' ({exc}); rebuild them from the per-run "
                          f"records with `python -m bench results repair --results {root}`") from None
     repair = f"`python -m bench results repair --results {root}`"
-    records = list((root / "runs").glob("*.json")) if (root / "runs").is_dir() else []
+    stems = ({p.stem for p in (root / "runs").glob("*.json")} if (root / "runs").is_dir() else None)
     missing = {"method", "status", *CELL_KEYS, *METRICS.values()} - set(runs.columns)
-    if records and (runs.empty or missing):
-        raise UsageError(f"'{runs_csv}' is damaged ({len(runs)} rows, {len(records)} run records in runs/); "
+    if stems and (runs.empty or missing):
+        raise UsageError(f"'{runs_csv}' is damaged ({len(runs)} rows, {len(stems)} run records in runs/); "
                          f"rebuild it with {repair}")
-    if records and len(records) != len(runs):
-        print(f"bench: warning: '{runs_csv}' has {len(runs)} rows but runs/ holds {len(records)} run records; "
-              f"{repair} rebuilds the tables", file=sys.stderr)
     if runs.empty:
         raise UsageError(f"results folder '{root}' holds no runs; run `python -m bench run grid --out {root}` first")
     if missing:
         raise UsageError(f"'{runs_csv}' lacks the columns {', '.join(sorted(missing))}; "
                          "it is not a bench results table")
+    if runs_csv.exists():
+        damage = _table_damage(runs_csv, runs, stems)
+        if damage:
+            raise UsageError(f"'{runs_csv}' is damaged ({damage}); rebuild it with {repair}")
     if preset is not None:
         runs = runs[runs["preset"] == preset]
         if runs.empty:
             raise UsageError(f"results folder '{root}' holds no run of preset '{preset}'; "
                              "drop --preset or pick another")
     runs = _name_variants(_normalise(runs)).reset_index(drop=True)
-    _check_one_config(runs)
+    _check_one_config(runs, root)
     epochs = epochs[epochs["run_id"].isin(set(runs["run_id"]))].reset_index(drop=True)
     return Results(root=root, runs=runs, epochs=epochs)
+
+
+def _table_damage(path: Path, runs: pd.DataFrame, stems: set[str] | None) -> str:
+    """What is wrong with a runs table read from `path` ('' if nothing): a cut-off last line, a cell
+    that is not a number in a numeric column, an unknown status, a run listed twice, or (when the folder
+    has its run records, `stems`: the record file names) run ids that disagree with the records. The
+    last check is cheap (file names, no record is parsed) and catches a table truncated at a line
+    boundary, which would otherwise show finished runs as "not run"."""
+    from bench.grid.schema import RUN_COLUMNS, TEXT_COLUMNS
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(size - 1, 0))
+        if size and f.read(1) != b"\n":
+            return "its last line is cut off"
+    for column in RUN_COLUMNS:
+        if column not in runs or column in TEXT_COLUMNS or column == "meta_set_used":
+            continue
+        cells = runs[column]
+        if pd.api.types.is_numeric_dtype(cells):
+            continue
+        numbers = pd.to_numeric(cells, errors="coerce")
+        wrong = numbers.isna() & cells.notna() & (cells.astype(str).str.strip() != "")
+        if wrong.any():
+            row = int(wrong.to_numpy().nonzero()[0][0])
+            return (f"column {column} holds {cells.iloc[row]!r}, not a number, in the row of run "
+                    f"{runs['run_id'].iloc[row]}")
+    unknown = ~runs["status"].isin(["done", "failed"])
+    if unknown.any():
+        return f"unknown status {runs['status'][unknown].iloc[0]!r}"
+    ids = runs["run_id"].astype(str) if "run_id" in runs else pd.Series(dtype=str)
+    if ids.duplicated().any():
+        return f"run {ids[ids.duplicated()].iloc[0]} has several rows"
+    if stems is not None:
+        lacking, extra = stems - set(ids), set(ids) - stems
+        if lacking or extra:
+            parts = [f"{len(runs)} rows, {len(stems)} run records in runs/"]
+            if lacking:
+                parts.append(f"{len(lacking)} recorded runs have no row, e.g. {min(lacking)}")
+            if extra:
+                parts.append(f"{len(extra)} rows have no record, e.g. {min(extra)}")
+            return "; ".join(parts)
+    return ""
 
 
 def _name_variants(runs: pd.DataFrame) -> pd.DataFrame:
@@ -262,10 +309,23 @@ def refuse_backbone_sweep(runs: pd.DataFrame) -> None:
                          "sweep's layout shows one column per backbone, or keep each backbone in its own --out folder")
 
 
-def _check_one_config(runs: pd.DataFrame) -> None:
+def _check_one_config(runs: pd.DataFrame, root: Path | None = None) -> None:
     """Refuse to pool seeds of one method and cell that ran different configurations. Runs of a
-    backbone sweep may differ in backbone (each backbone is checked on its own)."""
-    present = [k for k in CONFIG_KEYS if k in runs]
+    backbone sweep may differ in backbone (each backbone is checked on its own). Failed runs take no
+    part (they stay in the runs table, counted as failed).
+
+    The `config_key` column (a hash of the run's whole config less `POOLED_FIELDS`) is compared, so
+    every config field counts, a field added later included; a table written before that column
+    existed falls back to `CONFIG_KEYS` (with a note when the records are there to add it)."""
+    if "status" in runs:
+        runs = runs[runs["status"] == "done"]
+    keyed = "config_key" in runs and len(runs) and runs["config_key"].map(
+        lambda v: isinstance(v, str) and bool(v)).all()
+    present = ["config_key"] if keyed else [k for k in CONFIG_KEYS if k in runs]
+    if not keyed and len(runs) and root is not None and (root / "runs").is_dir():
+        print(f"bench: note: '{root / 'runs.csv'}' predates its config_key column, so seeds are pooled when "
+              f"{', '.join(CONFIG_KEYS)} agree, not the whole configuration; `python -m bench results repair "
+              f"--results {root}` adds it", file=sys.stderr)
     keys = ["method", *CELL_KEYS]
     if "backbone" in runs and "preset" in runs and len(runs):
         sweep = _sweeps(runs["preset"])
@@ -276,7 +336,37 @@ def _check_one_config(runs: pd.DataFrame) -> None:
     mixed = configs[(configs > 1).any(axis=1)]
     if len(mixed):
         method, *cell = mixed.index[0][:1 + len(CELL_KEYS)]
-        what = ", ".join(k for k in present if mixed.iloc[0][k] > 1)
+        if keyed:
+            group = runs.set_index(keys).loc[[mixed.index[0]]]
+            what = _config_difference(root, group.drop_duplicates("config_key")["run_id"].tolist()[:2])
+        else:
+            what = ", ".join(k for k in present if mixed.iloc[0][k] > 1)
         raise UsageError(f"method '{method}' ran with different {what} in cell {Cell(*cell).label()}, so its seeds "
                          "cannot be pooled; pass --preset to pick one grid, or keep each configuration in its own "
                          "--out folder")
+
+
+def _flat(config: dict, prefix: str = "") -> dict[str, object]:
+    """A nested config as {'optim.lr': 0.1, ...}."""
+    out: dict[str, object] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and key != "hparams":
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _config_difference(root: Path | None, run_ids: list[str]) -> str:
+    """The config fields in which two runs differ, read from their records ('configuration' if the
+    records cannot be read)."""
+    import json
+
+    try:
+        a, b = (_flat(json.loads((root / "runs" / f"{rid}.json").read_text())["config"]) for rid in run_ids)
+    except (TypeError, OSError, ValueError, KeyError):
+        return f"configuration (config_key differs between runs {' and '.join(run_ids)})"
+    fields = [k for k in sorted(set(a) | set(b)) if k not in POOLED_FIELDS and a.get(k) != b.get(k)]
+    if not fields:
+        return f"configuration (config_key differs between runs {' and '.join(run_ids)})"
+    return ", ".join(f"{k} ({a.get(k)!r} vs {b.get(k)!r})" for k in fields[:3])

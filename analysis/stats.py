@@ -41,8 +41,15 @@ ZERO_METHOD = "zsplit"
 #: seed means are rounded to this many decimals before ranking, so float noise cannot break a tie
 TIE_DECIMALS = 9
 #: files `write_stats` may write under `<results>/stats/` (stale ones are removed first)
-OUTPUT_FILES = ("stats.md", "stats.tex", "within_cells.csv", "ranks.csv", "pairwise_wilcoxon.csv",
-                "nemenyi.csv", "friedman.csv")
+OUTPUT_FILES = ("stats.md", "stats.tex", "within_cells.csv", "ranks.csv", "mean_intervals.csv",
+                "versus_reference.csv", "pairwise_wilcoxon.csv", "nemenyi.csv", "friedman.csv")
+#: test name of a within-cell comparison whose paired differences are all equal and non-zero
+CONSTANT = "constant Δ"
+#: resamples and generator seed of the stratified bootstrap (fixed, so a report is reproducible)
+BOOTSTRAP_RESAMPLES = 4999
+BOOTSTRAP_SEED = 0
+#: Cliff's δ magnitude bounds (Romano et al. 2006, as Autorank uses): |δ| below each is that label, else "large"
+CLIFF_BOUNDS = ((0.147, "negligible"), (0.33, "small"), (0.474, "medium"))
 
 
 # --------------------------------------------------------------------------- ranks and Nemenyi
@@ -97,6 +104,59 @@ def holm(pvalues: Sequence[float], alpha: float = 0.05) -> tuple[np.ndarray, np.
     return adjusted, reject
 
 
+# --------------------------------------------------------------------------- effect size and power floor
+
+
+def cliffs_delta(x: Sequence[float], y: Sequence[float]) -> float:
+    """Cliff's δ = P(X > Y) − P(X < Y) over all len(x)·len(y) pairs (NaN if a side is empty).
+
+    Read off the Mann-Whitney U of x, which counts the pairs x > y plus half the ties:
+    δ = 2U / (n_x n_y) − 1. Values are rounded to `TIE_DECIMALS` first so float noise ties.
+    """
+    a = np.round(np.asarray(x, dtype=float), TIE_DECIMALS)
+    b = np.round(np.asarray(y, dtype=float), TIE_DECIMALS)
+    if a.size == 0 or b.size == 0:
+        return math.nan
+    u = st.mannwhitneyu(a, b, method="asymptotic").statistic
+    return float(2 * u / (a.size * b.size) - 1)
+
+
+def cliff_magnitude(delta: float) -> str:
+    """'negligible', 'small', 'medium' or 'large' (Romano et al. bounds); '' for NaN."""
+    if delta is None or math.isnan(delta):
+        return ""
+    return next((label for bound, label in CLIFF_BOUNDS if abs(delta) < bound), "large")
+
+
+def wilcoxon_floor(n: int) -> float:
+    """Smallest two-sided p the Wilcoxon signed-rank test can reach on n pairs (exact: 2 / 2^n).
+
+    It is the p of n distinct differences all of one sign; ties or zeros can only raise it.
+    """
+    if n < 1:
+        return math.nan
+    return float(st.wilcoxon(np.arange(1.0, n + 1)).pvalue)
+
+
+@dataclass(frozen=True)
+class FamilyFloor:
+    """Smallest attainable Holm-adjusted p of a family of `m` Wilcoxon tests on `n` cells each."""
+
+    n: int
+    m: int
+    raw: float
+    adjusted: float
+
+    def reachable(self, alpha: float) -> bool:
+        return self.adjusted < alpha
+
+
+def family_floor(n: int, m: int) -> FamilyFloor:
+    """Holm multiplies the smallest p by the family size m, so no adjusted p is below m · floor(n)."""
+    raw = wilcoxon_floor(n)
+    return FamilyFloor(n, m, raw, min(1.0, m * raw))
+
+
 # --------------------------------------------------------------------------- within a cell
 
 
@@ -117,6 +177,8 @@ class SeedComparison:
     df: float = math.nan
     p: float = math.nan
     note: str = ""
+    cliffs_delta: float = math.nan
+    magnitude: str = ""
 
 
 def _zero_variance(values: np.ndarray) -> bool:
@@ -130,11 +192,27 @@ def _paired(method: pd.Series, reference: pd.Series, common: list, level: float)
     unmatched = len(method) + len(reference) - 2 * len(common)
     note = f"{unmatched} unmatched run(s) left out" if unmatched else ""
     if _zero_variance(a - b):
-        return SeedComparison("skipped", **base, note="paired differences have zero variance")
+        return _constant(base, f"every one of the {len(common)} paired differences", note)
     res = st.ttest_rel(a, b)
     ci = res.confidence_interval(confidence_level=level)
     return SeedComparison("paired t", **base, ci_low=float(ci.low), ci_high=float(ci.high),
                           statistic=float(res.statistic), df=float(res.df), p=float(res.pvalue), note=note)
+
+
+def _constant(base: dict, what: str, note: str) -> SeedComparison:
+    """Zero-variance differences: none at all ('skipped'), or a certain, constant gain (`CONSTANT`).
+
+    A t-test is degenerate here (t = ±∞ or 0/0), so p stays NaN and the comparison is outside the
+    Holm family; the report shows the direction and size instead, with a zero-width interval.
+    """
+    diff = base["diff"]
+    if abs(diff) < 10.0 ** -TIE_DECIMALS:
+        return SeedComparison("skipped", **{**base, "diff": 0.0},
+                              note="; ".join(filter(None, [f"no difference: {what} is 0 (zero variance)", note])))
+    side = "higher" if diff > 0 else "lower"
+    text = (f"{what} is {diff:+.2f}: the method is {side} every time; the test is degenerate (zero variance), "
+            "p not applicable")
+    return SeedComparison(CONSTANT, **base, ci_low=diff, ci_high=diff, note="; ".join(filter(None, [text, note])))
 
 
 def _welch(method: pd.Series, reference: pd.Series, common: list, level: float) -> SeedComparison:
@@ -142,7 +220,8 @@ def _welch(method: pd.Series, reference: pd.Series, common: list, level: float) 
     base = {"n_method": len(a), "n_reference": len(b), "n_pairs": len(common),
             "mean_method": float(a.mean()), "mean_reference": float(b.mean()), "diff": float(a.mean() - b.mean())}
     if _zero_variance(a) and _zero_variance(b):
-        return SeedComparison("skipped", **base, note="both samples have zero variance")
+        return _constant(base, f"both samples are constant ({len(a)} vs {len(b)} runs); the difference",
+                         f"unpaired: {len(common)} common seed(s)")
     res = st.ttest_ind(a, b, equal_var=False)
     ci = res.confidence_interval(confidence_level=level)
     return SeedComparison("Welch t", **base, ci_low=float(ci.low), ci_high=float(ci.high),
@@ -156,15 +235,22 @@ def compare_seeds(method: pd.Series, reference: pd.Series, alpha: float = 0.05) 
     Both series are indexed by the pairing key (data seed, train seed). With ≥3 common keys: a
     paired t-test on the common keys (unmatched runs left out). Otherwise, with ≥3 runs on each
     side: Welch's t-test on all runs, treated as independent. Otherwise the test is skipped.
-    The interval is the (1 − alpha) t-interval of method − reference.
+    The interval is the (1 − alpha) t-interval of method − reference. Differences without variance
+    are either no difference ('skipped') or a certain one (`CONSTANT`, p NaN). Cliff's δ (method
+    runs vs reference runs, unpaired) is given when each side has ≥ `MIN_SEEDS` runs.
     """
     method, reference = method.dropna(), reference.dropna()
     common = [key for key in method.index if key in reference.index]
     level = 1 - alpha
-    if len(common) >= MIN_SEEDS:
-        return _paired(method, reference, common, level)
     if len(method) >= MIN_SEEDS and len(reference) >= MIN_SEEDS:
-        return _welch(method, reference, common, level)
+        delta = cliffs_delta(method.to_numpy(float), reference.to_numpy(float))
+        effect = {"cliffs_delta": delta, "magnitude": cliff_magnitude(delta)}
+    else:
+        effect = {}
+    if len(common) >= MIN_SEEDS:
+        return dataclasses.replace(_paired(method, reference, common, level), **effect)
+    if len(method) >= MIN_SEEDS and len(reference) >= MIN_SEEDS:
+        return dataclasses.replace(_welch(method, reference, common, level), **effect)
     mean_m = float(method.mean()) if len(method) else math.nan
     mean_r = float(reference.mean()) if len(reference) else math.nan
     note = f"too few seeds: {len(common)} paired, {len(method)} vs {len(reference)} runs (need {MIN_SEEDS})"
@@ -233,7 +319,8 @@ def _cell_rows(results: Results, scores: pd.DataFrame, cell: Cell, reference: st
 
 
 WITHIN_COLUMNS = ["cell", "method", "test", "n_method", "n_reference", "n_pairs", "mean_method", "mean_reference",
-                  "diff", "ci_low", "ci_high", "statistic", "df", "p", "p_holm", "significant", "note"]
+                  "diff", "ci_low", "ci_high", "statistic", "df", "p", "p_holm", "significant", "cliffs_delta",
+                  "magnitude", "note"]
 
 
 def within_cells(results: Results, metric: str = "last", reference: str | None = None, alpha: float = 0.05
@@ -285,7 +372,20 @@ def friedman(matrix: pd.DataFrame) -> FriedmanResult:
 
 
 PAIR_COLUMNS = ["method_a", "method_b", "n_cells", "mean_diff", "wins", "ties", "losses", "statistic", "p",
-                "p_holm", "significant", "rank_diff", "nemenyi_p", "nemenyi_significant"]
+                "p_holm", "significant", "cliffs_delta", "magnitude", "rank_diff", "nemenyi_p", "nemenyi_significant"]
+VERSUS_COLUMNS = ["method", "reference", "n_cells", "mean_diff", "wins", "ties", "losses", "statistic", "p", "p_holm",
+                  "significant", "cliffs_delta", "magnitude"]
+
+
+def _wilcoxon_pair(full: pd.DataFrame, a: str, b: str) -> dict:
+    """Wilcoxon signed-rank of A − B over the cells (rows) of `full`, with counts and Cliff's δ."""
+    x, y = full[a].to_numpy(float), full[b].to_numpy(float)
+    d = x - y
+    res = st.wilcoxon(x, y, zero_method=ZERO_METHOD)
+    delta = cliffs_delta(x, y)
+    return {"n_cells": len(d), "mean_diff": float(d.mean()), "wins": int((d > 0).sum()),
+            "ties": int((d == 0).sum()), "losses": int((d < 0).sum()), "statistic": float(res.statistic),
+            "p": float(res.pvalue), "cliffs_delta": delta, "magnitude": cliff_magnitude(delta)}
 
 
 def pairwise_wilcoxon(matrix: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -293,18 +393,35 @@ def pairwise_wilcoxon(matrix: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame
 
     Differences are A − B; zero differences use `ZERO_METHOD`; scipy picks the p-value method
     (exact without ties/zeros, exact sign-flip permutation with them up to 13 cells, normal beyond).
+    This is the secondary family; `versus_reference` is the primary one.
     """
     full = matrix.round(TIE_DECIMALS)
-    rows = []
-    for a, b in combinations(full.columns, 2):
-        d = (full[a] - full[b]).to_numpy(float)
-        res = st.wilcoxon(full[a].to_numpy(float), full[b].to_numpy(float), zero_method=ZERO_METHOD)
-        rows.append({"method_a": a, "method_b": b, "n_cells": len(d), "mean_diff": float(d.mean()),
-                     "wins": int((d > 0).sum()), "ties": int((d == 0).sum()), "losses": int((d < 0).sum()),
-                     "statistic": float(res.statistic), "p": float(res.pvalue)})
+    rows = [{"method_a": a, "method_b": b, **_wilcoxon_pair(full, a, b)} for a, b in combinations(full.columns, 2)]
     frame = pd.DataFrame(rows, columns=PAIR_COLUMNS)
     frame["p_holm"], frame["significant"] = holm(frame["p"].to_numpy(float), alpha)
     return frame
+
+
+def versus_reference(matrix: pd.DataFrame, reference: str, alpha: float = 0.05) -> pd.DataFrame:
+    """The primary family: Wilcoxon signed-rank over cells of each other method against `reference`.
+
+    k − 1 tests of method − reference, Holm over those k − 1 only (so, unlike the all-pairs
+    family, it can reach significance at N = 10 cells); Cliff's δ of the two columns of cell scores.
+    """
+    full = matrix.round(TIE_DECIMALS)
+    rows = [{"method": m, "reference": reference, **_wilcoxon_pair(full, m, reference)}
+            for m in full.columns if m != reference]
+    frame = pd.DataFrame(rows, columns=VERSUS_COLUMNS)
+    frame["p_holm"], frame["significant"] = holm(frame["p"].to_numpy(float), alpha)
+    return frame
+
+
+def holm_matrix(pairs: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
+    """Symmetric method x method matrix of the all-pairs Holm-adjusted p (1 on the diagonal)."""
+    out = pd.DataFrame(np.eye(len(methods)), index=list(methods), columns=list(methods))
+    for a, b, p in zip(pairs["method_a"], pairs["method_b"], pairs["p_holm"]):
+        out.loc[a, b] = out.loc[b, a] = float(p)
+    return out
 
 
 @dataclass
@@ -324,6 +441,19 @@ class AcrossCells:
     nemenyi_p: pd.DataFrame | None = None
     cd: float = math.nan
     skipped: str = ""
+    reference: str | None = None
+    versus: pd.DataFrame | None = None  # the primary family (None when the reference is not among the methods)
+    versus_skipped: str = ""
+    mean_ci: pd.DataFrame | None = None  # stratified bootstrap interval of each method's across-cell mean
+
+    def floors(self) -> dict[str, FamilyFloor]:
+        """Smallest attainable Holm-adjusted p of the primary and the all-pairs family."""
+        out = {}
+        if self.versus is not None:
+            out["primary"] = family_floor(self.n_cells, len(self.versus))
+        if self.pairs is not None:
+            out["all pairs"] = family_floor(self.n_cells, len(self.pairs))
+        return out
 
 
 def _ranks_table(full: pd.DataFrame) -> pd.DataFrame:
@@ -343,14 +473,17 @@ def _add_nemenyi(pairs: pd.DataFrame, ranks: pd.Series, pvalues: pd.DataFrame, a
     return pairs
 
 
-def across_cells(matrix: pd.DataFrame, alpha: float = 0.05) -> AcrossCells:
-    """Ranks, Friedman + Iman-Davenport, Wilcoxon-Holm and Nemenyi on the complete cells of `matrix`."""
+def across_cells(matrix: pd.DataFrame, alpha: float = 0.05, reference: str | None = None) -> AcrossCells:
+    """Ranks, Friedman + Iman-Davenport, Wilcoxon-Holm and Nemenyi on the complete cells of `matrix`.
+
+    With a `reference` among the methods, the primary family (`versus_reference`) is run too.
+    """
     left_out = [m for m in matrix.columns if matrix[m].isna().all()]
     matrix = matrix.drop(columns=left_out)
     full, dropped_cells = complete_blocks(matrix)
     dropped = [(cell, [m for m in matrix.columns if pd.isna(matrix.loc[cell, m])]) for cell in dropped_cells]
     out = AcrossCells(n_cells=len(full), k=full.shape[1], methods=list(full.columns), cells=list(full.index),
-                      dropped=dropped, left_out=left_out)
+                      dropped=dropped, left_out=left_out, reference=reference)
     if out.k < 2 or out.n_cells < 2:
         out.skipped = (f"needs ≥2 methods on ≥2 complete cells (cells where every method has a finished run); "
                        f"found {out.k} method(s) on {out.n_cells} complete cell(s)")
@@ -362,7 +495,53 @@ def across_cells(matrix: pd.DataFrame, alpha: float = 0.05) -> AcrossCells:
         out.friedman_skipped = "Friedman needs ≥3 methods"
     ranks, out.nemenyi_p, out.cd = nemenyi(full, alpha)
     out.pairs = _add_nemenyi(pairwise_wilcoxon(full, alpha), ranks, out.nemenyi_p, alpha)
+    if reference is None:
+        out.versus_skipped = "no reference method given"
+    elif reference not in out.methods:
+        out.versus_skipped = f"the reference {display_name(reference)} has no complete cell"
+    else:
+        out.versus = versus_reference(full, reference, alpha)
     return out
+
+
+# --------------------------------------------------------------------------- bootstrap interval of the mean
+
+
+def _mean_of_means(*samples: np.ndarray, axis: int = -1, fixed: float = 0.0, n_cells: int = 1) -> np.ndarray:
+    return (fixed + sum(x.mean(axis=axis) for x in samples)) / n_cells
+
+
+def stratified_bootstrap(per_cell: Sequence[Sequence[float]], alpha: float = 0.05,
+                         n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Percentile interval of the mean over cells of the per-cell seed means, seeds resampled within cells.
+
+    The cells are the strata and stay fixed (the across-cell mean is over these cells); each
+    cell's seeds are resampled with replacement, independently of the other cells — scipy's
+    multi-sample `bootstrap` with `paired=False`. Cells with a single seed have nothing to
+    resample and contribute their value as it is; (NaN, NaN) when no cell has two seeds.
+    """
+    arrays = [np.asarray(v, dtype=float) for v in per_cell]
+    varied = tuple(a for a in arrays if a.size >= 2)
+    if not varied:
+        return math.nan, math.nan
+    fixed = float(sum(a.mean() for a in arrays if a.size < 2))
+    statistic = functools.partial(_mean_of_means, fixed=fixed, n_cells=len(arrays))
+    res = st.bootstrap(varied, statistic, n_resamples=n_resamples, vectorized=True, paired=False, axis=-1,
+                       confidence_level=1 - alpha, method="percentile", rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def mean_intervals(scores: pd.DataFrame, cells: Sequence[Cell], methods: Sequence[str], alpha: float = 0.05
+                   ) -> pd.DataFrame:
+    """Per method: across-cell mean of seed means over `cells`, its stratified bootstrap interval, seeds used."""
+    rows = []
+    for method in methods:
+        mine = scores[scores["method"] == method]
+        per_cell = [_seed_series(_cell_frame(mine, cell)).to_numpy(float) for cell in cells]
+        low, high = stratified_bootstrap(per_cell, alpha)
+        rows.append({"method": method, "mean": float(np.mean([v.mean() for v in per_cell])), "ci_low": low,
+                     "ci_high": high, "n_cells": len(per_cell), "n_seeds": int(sum(v.size for v in per_cell))})
+    return pd.DataFrame(rows, columns=["method", "mean", "ci_low", "ci_high", "n_cells", "n_seeds"])
 
 
 # --------------------------------------------------------------------------- the report
@@ -411,19 +590,27 @@ def _notes(report_ref: str, metric: str, alpha: float, across: AcrossCells) -> l
          f"paired test and 'method vs reference' runs otherwise; the interval is the {level} t-interval of Δ."),
         (f"Holm family: {ref} against every other tested method, within one cell and one metric. "
          f"Sig. = Holm-adjusted p < {alpha:g}."),
+        (f"Test '{CONSTANT}': every paired difference is the same non-zero value, so the method is higher "
+         "(or lower) on every seed by exactly that much; a t-test is degenerate there (zero variance), so no "
+         "p is shown ('n/a') and the comparison stays out of the Holm family; Sig. says 'certain'."),
+        ("Cliff's δ = P(method > reference) − P(method < reference) over all pairs of values (seed runs "
+         f"within a cell, given with ≥{MIN_SEEDS} runs a side; cell scores across cells); magnitude after "
+         "Romano et al.: |δ| < 0.147 negligible, < 0.33 small, < 0.474 medium, else large."),
         ("Across cells each cell is scored by its seed mean; only complete cells (every method finished) are "
          "used. Ties in rank share the average rank."),
+        (f"Mean {level} CI (bootstrap): stratified bootstrap of the across-cell mean — the complete cells are kept, "
+         f"each cell's seeds are resampled with replacement ({BOOTSTRAP_RESAMPLES} resamples, percentile interval, "
+         "fixed generator seed); a cell with one seed enters as it is. It shows seed noise only, not which cells "
+         "were chosen."),
         (f"Wilcoxon signed-rank: zero differences handled with zero_method='{ZERO_METHOD}' (ranks split "
          "between signs); p exact without ties, by exact sign-flip permutation with ties up to 13 cells, "
-         "normal approximation beyond. Holm over all pairs."),
-        ("Nemenyi verdicts depend on which other methods are in the pool (Benavoli et al. 2016), so "
-         "Wilcoxon-Holm is the primary pairwise test; Nemenyi is shown for the critical-difference picture."),
+         "normal approximation beyond."),
+        (f"Primary family across cells: {ref} against each of the other k − 1 methods, Holm over those k − 1 "
+         "tests. Secondary family: all k(k − 1)/2 pairs, Holm over all of them (more tests, so a larger Holm "
+         "multiplier and less power). Nemenyi verdicts depend on which other methods are in the pool "
+         "(Benavoli et al. 2016), so Wilcoxon-Holm is the pairwise test; Nemenyi is shown for reference."),
     ]
     if across.n_cells >= 2:
-        floor = 2.0 / 2 ** across.n_cells
-        if floor >= alpha:
-            notes.append(f"With N = {across.n_cells} cells the smallest two-sided Wilcoxon p is {floor:.4f} ≥ "
-                         f"{alpha:g}: no pair can be significant, whatever the data.")
         datasets = sorted({c.dataset for c in across.cells})
         notes.append(f"The {across.n_cells} cells come from {len(datasets)} base dataset(s) ({', '.join(datasets)}); "
                      "they share images and noise draws, so they are not independent samples and the "
@@ -433,6 +620,17 @@ def _notes(report_ref: str, metric: str, alpha: float, across: AcrossCells) -> l
     return notes
 
 
+def _floor_sentence(name: str, floor: FamilyFloor, alpha: float) -> str:
+    """The smallest adjusted p a family can reach, and whether that is below alpha."""
+    text = (f"Smallest attainable Holm-adjusted p, {name} family ({floor.m} test{'s' * (floor.m != 1)}, "
+            f"N = {floor.n} cells): exact Wilcoxon floor 2/2^{floor.n} = {floor.raw:.3g} × Holm multiplier "
+            f"{floor.m} = {floor.adjusted:.3g}.")
+    if not floor.reachable(alpha):
+        text += (f" No pair in this family can be significant at N = {floor.n} (α = {alpha:g}), "
+                 "whatever the data.")
+    return text
+
+
 def build_report(results: Results, metric: str = "last", reference: str | None = None, alpha: float = 0.05
                  ) -> StatsReport:
     """Run every test of the stats command on `results` for one metric (reference: the baseline)."""
@@ -440,8 +638,10 @@ def build_report(results: Results, metric: str = "last", reference: str | None =
     _check_inputs(results, metric, reference, alpha)
     within = within_cells(results, metric, reference, alpha)
     matrix = results.cell_matrix(metric)
-    across = across_cells(matrix, alpha)
+    across = across_cells(matrix, alpha, reference)
     across.left_out = [m for m in results.methods() if m not in matrix.columns] + across.left_out
+    if not across.skipped:
+        across.mean_ci = mean_intervals(results.scores(metric), across.cells, across.methods, alpha)
     no_reference = [c for c in results.cells() if c not in set(within["cell"])]
     return StatsReport(results.root.name, metric, reference, alpha, within, across,
                        _notes(reference, metric, alpha, across), no_reference)
@@ -498,31 +698,61 @@ def _within_rows(report: StatsReport) -> tuple[list[str], list[list[str]], list[
     """Header, text rows and 'first row of a cell' flags of the within-cells table."""
     level = f"{100 * (1 - report.alpha):g}% CI"
     header = ["Cell", "Method", "n", "Test", "Mean", f"Δ vs {display_name(report.reference)}", level, "p",
-              "p (Holm)", "Sig.", "Note"]
+              "p (Holm)", "Sig.", "Cliff's δ", "Note"]
     rows, firsts, previous = [], [], None
     for _, r in report.within.iterrows():
-        is_ref = r["test"] == "reference"
+        is_ref, constant = r["test"] == "reference", r["test"] == CONSTANT
+        p, p_holm, sig = ("n/a", "n/a", "certain") if constant else (_p(r["p"]), _p(r["p_holm"]),
+                                                                      _flag(r["significant"]))
         rows.append([r["cell"].label() if r["cell"] != previous else "", display_name(r["method"]), _n(r),
                      r["test"], _num(r["mean_method"]), "" if is_ref else _num(r["diff"], signed=True),
-                     "" if is_ref else _ci(r), "" if is_ref else _p(r["p"]), "" if is_ref else _p(r["p_holm"]),
-                     "" if is_ref else _flag(r["significant"]), r["note"]])
+                     "" if is_ref else _ci(r), "" if is_ref else p, "" if is_ref else p_holm,
+                     "" if is_ref else sig, "" if is_ref else _delta(r["cliffs_delta"], r["magnitude"]), r["note"]])
         firsts.append(r["cell"] != previous)
         previous = r["cell"]
     return header, rows, firsts
 
 
-def _rank_rows(across: AcrossCells) -> tuple[list[str], list[list[str]]]:
+def _delta(delta: float, magnitude: str) -> str:
+    """'+0.56 (large)', or '–' where δ was not computed."""
+    if delta is None or (isinstance(delta, float) and math.isnan(delta)):
+        return "–"
+    return f"{_num(delta, signed=True)} ({magnitude})"
+
+
+def _versus_rows(across: AcrossCells) -> tuple[list[str], list[list[str]]]:
+    ref = display_name(across.reference)
+    header = ["Method", f"Δ mean vs {ref}", "W/T/L", "Wilcoxon p", "p (Holm)", "Sig.", "Cliff's δ"]
+    rows = [[display_name(r["method"]), _num(r["mean_diff"], signed=True), f"{r['wins']}/{r['ties']}/{r['losses']}",
+             _p(r["p"]), _p(r["p_holm"]), _flag(r["significant"]), _delta(r["cliffs_delta"], r["magnitude"])]
+            for _, r in across.versus.iterrows()]
+    return header, rows
+
+
+def _floor_lines(across: AcrossCells, alpha: float) -> dict[str, str]:
+    return {name: _floor_sentence(name, floor, alpha) for name, floor in across.floors().items()}
+
+
+def _rank_rows(across: AcrossCells, alpha: float = 0.05) -> tuple[list[str], list[list[str]]]:
     header = ["Method", "Avg rank", "Mean", "Rank-1 cells"]
     rows = [[display_name(r["method"]), _num(r["avg_rank"]), _num(r["mean"]), str(r["first_places"])]
             for _, r in across.ranks.iterrows()]
+    if across.mean_ci is not None:
+        header.append(f"Mean {100 * (1 - alpha):g}% CI (bootstrap)")
+        ci = across.mean_ci.set_index("method")
+        for row, method in zip(rows, across.ranks["method"]):
+            low, high = ci.loc[method, "ci_low"], ci.loc[method, "ci_high"]
+            row.append("–" if math.isnan(low) else f"[{_num(low)}, {_num(high)}]")
     return header, rows
 
 
 def _pair_rows(across: AcrossCells) -> tuple[list[str], list[list[str]]]:
-    header = ["A", "B", "Δ mean (A−B)", "W/T/L", "Wilcoxon p", "p (Holm)", "Sig.", "Δ rank", "Nemenyi p", "Sig."]
+    header = ["A", "B", "Δ mean (A−B)", "W/T/L", "Wilcoxon p", "p (Holm)", "Sig.", "Cliff's δ", "Δ rank",
+              "Nemenyi p", "Sig."]
     rows = [[display_name(r["method_a"]), display_name(r["method_b"]), _num(r["mean_diff"], signed=True),
              f"{r['wins']}/{r['ties']}/{r['losses']}", _p(r["p"]), _p(r["p_holm"]), _flag(r["significant"]),
-             _num(r["rank_diff"], signed=True), _p(r["nemenyi_p"]), _flag(r["nemenyi_significant"])]
+             _delta(r["cliffs_delta"], r["magnitude"]), _num(r["rank_diff"], signed=True), _p(r["nemenyi_p"]),
+             _flag(r["nemenyi_significant"])]
             for _, r in across.pairs.iterrows()]
     return header, rows
 
@@ -569,21 +799,33 @@ def _md_across(report: StatsReport) -> list[str]:
         lines.append(f"Left out (no finished run): {', '.join(display_name(m) for m in across.left_out)}.")
     if across.skipped:
         return [*lines, "", f"Skipped: {across.skipped}.", ""]
-    header, rows = _rank_rows(across)
-    lines += ["", "### Average ranks (1 = best)", "", _md_table(header, rows), "", _friedman_line(across), "",
-              "### Pairwise: Wilcoxon signed-rank + Holm (primary), Nemenyi", "",
+    header, rows = _rank_rows(across, report.alpha)
+    floors = _floor_lines(across, report.alpha)
+    lines += ["", "### Average ranks (1 = best)", "", _md_table(header, rows), "", _friedman_line(across), ""]
+    ref = display_name(report.reference)
+    lines += [f"### Primary: each method vs {ref}, Wilcoxon signed-rank + Holm over k − 1 = {across.k - 1} tests", ""]
+    if across.versus is None:
+        lines += [f"Skipped: {across.versus_skipped}.", ""]
+    else:
+        lines += [f"W/T/L: cells where the method beats / ties / loses to {ref}.", "",
+                  _md_table(*_versus_rows(across)), "", floors["primary"], ""]
+    lines += [f"### Secondary: all pairs, Wilcoxon signed-rank + Holm over {len(across.pairs)} tests; Nemenyi", "",
               "W/T/L: cells where A beats / ties / loses to B. Δ rank = rank(A) − rank(B) (negative: A ranks better).",
-              "", _md_table(*_pair_rows(across)), "", _cd_line(across, report.alpha), ""]
+              "", _md_table(*_pair_rows(across)), "", floors["all pairs"], "", _cd_line(across, report.alpha), ""]
     return lines
 
 
 def _within_summary(report: StatsReport) -> str:
     """One line: how many comparisons ran, and how many are significant after Holm."""
     others = report.within[report.within["test"] != "reference"]
-    tested = others[others["test"] != "skipped"]
+    tested = others[~others["test"].isin(["skipped", CONSTANT])]
+    constant = int(others["test"].eq(CONSTANT).sum())
+    skipped = len(others) - len(tested) - constant
     significant = int(tested["significant"].eq(True).sum())
-    line = (f"{len(tested)} of {len(others)} comparisons tested ({len(others) - len(tested)} skipped, see Note); "
+    line = (f"{len(tested)} of {len(others)} comparisons tested ({skipped} skipped, see Note); "
             f"{significant} significant after Holm at α = {report.alpha:g}.")
+    if constant:
+        line += f" {constant} certain difference(s): the same non-zero Δ on every seed (test '{CONSTANT}')."
     if report.no_reference:
         line += (f" Cells without a {display_name(report.reference)} run: "
                  f"{'; '.join(c.label() for c in report.no_reference)}.")
@@ -639,16 +881,24 @@ def render_latex(report: StatsReport) -> str:
     parts = [f"% Significance tests ({report.name}, metric {report.metric}); needs \\usepackage{{booktabs}}", ""]
     header, rows, firsts = _within_rows(report)
     if rows:
-        parts.append(_tex_table(header, rows, "llrlrrlrrll", f"{label} accuracy within cells: Δ = method − {ref} "
+        parts.append(_tex_table(header, rows, "llrlrrlrrlll", f"{label} accuracy within cells: Δ = method − {ref} "
                                 f"over seeds, Holm over the methods of a cell, α = {report.alpha:g}.", firsts))
     across = report.across
     if across.skipped:
         parts.append(f"% Across cells skipped: {across.skipped}")
         return "\n".join(parts) + "\n"
-    parts.append(_tex_table(*_rank_rows(across), "lrrr", f"Average ranks over N = {across.n_cells} complete cells, "
-                            f"k = {across.k} methods. {_friedman_line(across)}"))
-    parts.append(_tex_table(*_pair_rows(across), "llrrrrlrrl", "Pairwise Wilcoxon signed-rank over cells with Holm; "
-                            f"Nemenyi. {_cd_line(across, report.alpha)}"))
+    rank_header, rank_rows = _rank_rows(across, report.alpha)
+    parts.append(_tex_table(rank_header, rank_rows, "l" + "r" * (len(rank_header) - 1),
+                            f"Average ranks over N = {across.n_cells} complete cells, k = {across.k} methods. "
+                            f"{_friedman_line(across)}"))
+    floors = _floor_lines(across, report.alpha)
+    if across.versus is not None:
+        parts.append(_tex_table(*_versus_rows(across), "lrrrrll", f"Primary family: each method vs {ref}, Wilcoxon "
+                                f"signed-rank over cells, Holm over the k − 1 = {across.k - 1} tests. "
+                                f"{floors['primary']}"))
+    parts.append(_tex_table(*_pair_rows(across), "llrrrrllrrl", "Secondary family: all pairs, Wilcoxon signed-rank "
+                            f"over cells with Holm over {len(across.pairs)} tests; Nemenyi. {floors['all pairs']} "
+                            f"{_cd_line(across, report.alpha)}"))
     return "\n".join(parts) + "\n"
 
 
@@ -679,6 +929,10 @@ def _csv_tables(report: StatsReport) -> dict[str, pd.DataFrame]:
     across = report.across
     if not across.skipped:
         tables["ranks.csv"] = across.ranks.assign(metric=report.metric)
+        if across.mean_ci is not None:
+            tables["mean_intervals.csv"] = across.mean_ci.assign(metric=report.metric)
+        if across.versus is not None:
+            tables["versus_reference.csv"] = across.versus.assign(metric=report.metric)
         tables["pairwise_wilcoxon.csv"] = across.pairs.assign(metric=report.metric)
         tables["nemenyi.csv"] = across.nemenyi_p.rename_axis("method")
         tables["friedman.csv"] = _friedman_csv(report)

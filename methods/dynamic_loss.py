@@ -261,7 +261,7 @@ class DynamicLoss(BilevelMethod):
         "mg_input": MG_INPUTS,
         "primary_ratio": Range(gt=0, le=1),
         "meta_ratio": Range(gt=0, le=1),
-        "meta_batch_size": Range(ge=1),
+        "meta_batch_size": Range(ge=1, integer=True),
         "meta_lr": Range(gt=0),
         "meta_weight_decay": Range(ge=0),
         "base_margin": BASE_MARGINS,

@@ -3,7 +3,8 @@
 One module per subcommand; each adds its parser (`add_to`) and sets the handler it runs. The
 command line is a leaf: nothing in the library imports it. Bad input (unknown names,
 out-of-range values, missing data, unwritable folders) is reported as one line on stderr with
-exit code 2, never a traceback.
+exit code 2, never a traceback. An interrupted command (SIGINT, or SIGTERM during a launch) says in
+one line what is done and how to resume, and exits 130 / 143; it never exits 0.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sys
 from bench.cli import data, ls, perf, plots, results, run, stats, table, validate
 from bench.cli.args import Parser
 from bench.core.errors import UsageError
+from bench.grid.launchers import Interrupted
 
 SUBCOMMANDS = (run, ls, data, perf, table, stats, plots, results, validate)
 
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:  # a launch stopped by SIGINT or SIGTERM (a KeyboardInterrupt: caught first)
+        print(exc.summary(), file=sys.stderr, flush=True)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("bench: interrupted; finished runs are saved, re-run the same command to resume", file=sys.stderr)
         return 130

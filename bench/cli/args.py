@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -22,19 +24,99 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"bench: error: {message} (see '{self.prog} --help')\n")
 
 
+#: the largest seed: numpy and torch take seeds in [0, 2**32 - 1]
+MAX_SEED = 2**32 - 1
+
+
+def _number(text: str, kind: type) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"'{text}' is not {what}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return value
+
+
+def _bounded(kind: type, low: float | None = None, high: float | None = None, low_open: bool = False,
+             high_open: bool = False, hint: str = "") -> Callable[[str], Any]:
+    """An argparse `type`: a finite `kind` (int or float) within the bounds; otherwise argparse's one-line
+    error 'argument --flag: must be …, got …'."""
+    low_text = "" if low is None else f"{'>' if low_open else '>='} {low}"
+    high_text = "" if high is None else f"{'<' if high_open else '<='} {high}"
+    rule = " and ".join(part for part in (low_text, high_text) if part)
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(text: str) -> Any:
+        value = _number(text, kind)
+        if ((low is not None and (value <= low if low_open else value < low))
+                or (high is not None and (value >= high if high_open else value > high))):
+            raise argparse.ArgumentTypeError(f"must be {noun} {rule}{hint}, got {text}")
+        return value
+
+    parse.__name__ = noun.split()[-1]  # argparse names the type in "invalid <name> value"
+    return parse
+
+
+positive_int = _bounded(int, low=1)
+non_negative_int = _bounded(int, low=0)
+seed_int = _bounded(int, low=0, high=MAX_SEED)
+positive_float = _bounded(float, low=0, low_open=True)
+non_negative_float = _bounded(float, low=0)
+imbalance_float = _bounded(float, low=1, hint=" (rho = n_max / n_min; 1: balanced)")
+noise_rate_float = _bounded(float, low=0, high=1, high_open=True, hint=" (the noise rate r; 0: clean labels)")
+probability_float = _bounded(float, low=0, high=1, low_open=True, high_open=True)
+
+
+def non_empty(text: str) -> str:
+    """An argparse `type` for a path or name that may not be empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+DEVICE_KINDS = ("auto", "cpu", "cuda")
+
+
+def device_name(text: str) -> str:
+    """An argparse `type`: auto, cpu, cuda or cuda:N (whether the GPU is there is checked by `require_device`)."""
+    kind, sep, index = text.partition(":")
+    if kind not in DEVICE_KINDS or (sep and (kind != "cuda" or not index.isdigit())):
+        raise argparse.ArgumentTypeError(f"unknown --device '{text}'; choose one of: auto, cpu, cuda, cuda:N")
+    return text
+
+
+def require_device(name: str) -> None:
+    """A UsageError when `name` asks for a CUDA GPU that this machine does not have."""
+    if not name.startswith("cuda"):
+        return
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(name.partition(":")[2] or 0)
+    if index >= count:
+        have = f"{count} CUDA GPU(s)" if count else "no CUDA GPU"
+        raise UsageError(f"--device {name}: this machine has {have}; use --device cpu or auto")
+
+
 def parse_seeds(text: str) -> list[int]:
     """'0,1,2' -> [0, 1, 2]."""
     try:
         seeds = [int(part) for part in text.split(",")]
     except ValueError:
         raise UsageError(f"malformed --seeds '{text}': expected comma-separated integers such as 0,1,2") from None
-    if any(s < 0 for s in seeds):
-        raise UsageError(f"malformed --seeds '{text}': seeds must be non-negative integers")
+    if any(not 0 <= s <= MAX_SEED for s in seeds):
+        raise UsageError(f"malformed --seeds '{text}': each seed must be an integer from 0 to {MAX_SEED}")
     return seeds
 
 
 def parse_methods(text: str) -> list[str]:
-    return [m.strip() for m in text.split(",") if m.strip()]
+    """'ce, dal' -> ['ce', 'dal'] (an argparse `type`: a list that names nothing is refused)."""
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise argparse.ArgumentTypeError(f"'{text}' names no method; give comma-separated names such as ce,dal")
+    return methods
 
 
 def parse_hparams(pairs: list[str]) -> dict[str, Any]:
@@ -73,12 +155,12 @@ def speed_of(args: argparse.Namespace) -> SpeedSpec:
 
 def add_exec_args(p: argparse.ArgumentParser) -> None:
     """Where results go, the speed settings, the device and the data."""
-    p.add_argument("--out", help="results folder (default: results/<preset> or results/one)")
+    p.add_argument("--out", type=non_empty, help="results folder (default: results/<preset> or results/one)")
     add_speed_args(p)
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--data-root", help="folder with the dataset files (else $BENCH_DATA, system paths)")
+    p.add_argument("--device", type=device_name, default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--data-root", type=non_empty, help="folder with the dataset files (else $BENCH_DATA, system paths)")
     p.add_argument("--download", action="store_true", help="download missing datasets with torchvision")
-    p.add_argument("--data-workers", type=int, metavar="N",
+    p.add_argument("--data-workers", type=non_negative_int, metavar="N",
                    help="processes decoding streamed images (datasets of image files; default: half the cores, "
                         "at most 8; 0: in the training process)")
 
@@ -97,19 +179,19 @@ def add_pretrained_arg(p: argparse.ArgumentParser) -> None:
 
 def add_protocol_args(p: argparse.ArgumentParser) -> None:
     """The data protocol of one run."""
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--imbalance", type=float, default=1.0, help="rho = n_max / n_min (1: balanced)")
+    p.add_argument("--dataset", type=non_empty, required=True)
+    p.add_argument("--imbalance", type=imbalance_float, default=1.0, help="rho = n_max / n_min (1: balanced)")
     p.add_argument("--noise", default="none", help="see `bench ls noise`")
-    p.add_argument("--noise-rate", type=float, default=0.0)
+    p.add_argument("--noise-rate", type=noise_rate_float, default=0.0)
     p.add_argument("--order", default="lt-noise", help="lt-noise or meta-noise-lt")
-    p.add_argument("--meta-per-class", type=int,
+    p.add_argument("--meta-per-class", type=non_negative_int,
                    help="clean meta images per class (default 10; 0 for datasets without clean labels)")
     p.add_argument("--noise-sampling", default="independent",
                    help="independent (each label redrawn with prob. r) or exact (DivideMix: int(r*N) relabelled)")
     p.add_argument("--pad-mode", default="constant", help="padding before the random crop: constant (zeros) or reflect")
     p.add_argument("--normalisation", default="dataset",
                    help="mean/std: dataset (its own), mwnet (MW-Net/GDW) or mmcls (Dynamic Loss; both CIFAR only)")
-    p.add_argument("--image-size", type=int, default=0, metavar="PX",
+    p.add_argument("--image-size", type=non_negative_int, default=0, metavar="PX",
                    help="crop size of a streamed dataset (0: its own, e.g. 224); the resize before it scales along")
 
 
@@ -133,5 +215,5 @@ def data_spec(args: argparse.Namespace, data_seed: int) -> DataSpec:
 
 def add_results_args(p: argparse.ArgumentParser) -> None:
     """The results folder an analysis command reads."""
-    p.add_argument("--results", required=True, help="a results folder, e.g. results/quick")
-    p.add_argument("--preset", help="only the runs of this preset (when a folder holds several)")
+    p.add_argument("--results", type=non_empty, required=True, help="a results folder, e.g. results/quick")
+    p.add_argument("--preset", type=non_empty, help="only the runs of this preset (when a folder holds several)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bench.cli.args import add_protocol_args, data_spec
+from bench.cli.args import add_protocol_args, data_spec, non_empty, seed_int
 
 
 def add_to(sub: argparse._SubParsersAction) -> None:
@@ -12,9 +12,9 @@ def add_to(sub: argparse._SubParsersAction) -> None:
     data_sub = data.add_subparsers(dest="what", required=True, parser_class=type(data))
     desc = data_sub.add_parser("describe", help="sizes, class counts and realised noise of a protocol")
     add_protocol_args(desc)
-    desc.add_argument("--data-seed", type=int, default=0)
+    desc.add_argument("--data-seed", type=seed_int, default=0)
     desc.add_argument("--json", action="store_true")
-    desc.add_argument("--data-root")
+    desc.add_argument("--data-root", type=non_empty)
     desc.add_argument("--download", action="store_true")
     desc.set_defaults(handler=describe)
 

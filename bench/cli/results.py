@@ -11,7 +11,8 @@ def add_to(sub: argparse._SubParsersAction) -> None:
     res = sub.add_parser("results", help="maintain a results folder")
     res_sub = res.add_subparsers(dest="what", required=True, parser_class=type(res))
     repair = res_sub.add_parser("repair", help="move unusable run records aside and rebuild runs/epochs tables")
-    repair.add_argument("--results", required=True, help="a results folder, e.g. results/quick")
+    repair.add_argument("--results", "--out", dest="results", required=True,
+                        help="a results folder (the --out of a `bench run`), e.g. results/quick")
     repair.set_defaults(handler=run_repair)
 
 

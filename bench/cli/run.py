@@ -9,9 +9,16 @@ from bench.cli.args import (
     add_pretrained_arg,
     add_protocol_args,
     data_spec,
+    non_empty,
+    non_negative_float,
+    non_negative_int,
     parse_hparams,
     parse_methods,
     parse_seeds,
+    positive_float,
+    positive_int,
+    require_device,
+    seed_int,
     speed_of,
 )
 
@@ -25,18 +32,21 @@ def add_to(sub: argparse._SubParsersAction) -> None:
 
 def _add_grid(run_sub: argparse._SubParsersAction) -> None:
     grid = run_sub.add_parser("grid", help="run a preset grid (skips runs already done in --out)")
-    grid.add_argument("--preset", default="quick")
+    grid.add_argument("--preset", type=non_empty, default="quick")
     grid.add_argument("--methods", type=parse_methods, help="comma-separated subset, e.g. ce,dal")
     grid.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (data seed = train seed)")
-    grid.add_argument("--epochs", type=int)
+    grid.add_argument("--epochs", type=positive_int)
     grid.add_argument("--launcher", choices=("ray", "local"), default="ray")
-    grid.add_argument("--cpus-per-trial", type=float, default=1.0)
-    grid.add_argument("--gpus-per-trial", type=float, default=0.0)
-    grid.add_argument("--address", help="Ray cluster address (default: start a local cluster)")
+    grid.add_argument("--cpus-per-trial", type=positive_float, default=1.0,
+                      help="CPUs of each trial (at most the CPUs of this machine without --address)")
+    grid.add_argument("--gpus-per-trial", type=non_negative_float, default=0.0,
+                      help="GPUs of each trial, fractions share one (at most the GPUs of this machine "
+                           "without --address)")
+    grid.add_argument("--address", type=non_empty, help="Ray cluster address (default: start a local cluster)")
     grid.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     grid.add_argument("--short-run", action="store_true", help=SHORT_RUN_HELP)
-    grid.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
-    grid.add_argument("--max-failures", type=int, default=2,
+    grid.add_argument("--checkpoint-every", type=positive_int, default=10, help="epochs between checkpoints")
+    grid.add_argument("--max-failures", type=non_negative_int, default=2,
                       help="Ray: times a trial whose worker died is retried (it resumes from its checkpoint)")
     add_exec_args(grid)
     grid.set_defaults(handler=run_grid)
@@ -55,15 +65,15 @@ def _print_short_run(methods: list[str]) -> None:
 
 def _add_one(run_sub: argparse._SubParsersAction) -> None:
     one = run_sub.add_parser("one", help="run one configuration in the foreground")
-    one.add_argument("--method", required=True)
+    one.add_argument("--method", type=non_empty, required=True)
     add_protocol_args(one)
-    one.add_argument("--backbone")
+    one.add_argument("--backbone", type=non_empty)
     add_pretrained_arg(one)
-    one.add_argument("--seed", type=int, default=0)
-    one.add_argument("--data-seed", type=int, help="default: --seed")
-    one.add_argument("--epochs", type=int)
-    one.add_argument("--batch-size", type=int)
-    one.add_argument("--lr", type=float)
+    one.add_argument("--seed", type=seed_int, default=0)
+    one.add_argument("--data-seed", type=seed_int, help="default: --seed")
+    one.add_argument("--epochs", type=positive_int)
+    one.add_argument("--batch-size", type=positive_int)
+    one.add_argument("--lr", type=positive_float)
     one.add_argument("--hp", action="append", default=[], help="method hyperparameter KEY=VALUE")
     one.add_argument("--short-run", action="store_true", help=SHORT_RUN_HELP)
     add_exec_args(one)
@@ -91,6 +101,8 @@ def run_grid(args: argparse.Namespace) -> int:
         epochs=args.epochs, speed=speed_of(args), out=Path(args.out) if args.out else None, launcher=args.launcher,
         options=_launch_options(args), short_run=args.short_run,
     )
+    if not args.address:  # the GPUs of a remote cluster are its own
+        require_device(args.device)
     planned = run.planned_runs(request)  # refuses a bad request before anything is printed or written
     if request.short_run or PRESETS.get(request.preset).short_run:
         _print_short_run([cfg.method for cfg in planned])
@@ -115,7 +127,9 @@ def run_one(args: argparse.Namespace) -> int:
         hparams=parse_hparams(args.hp), speed=speed_of(args), out=Path(args.out) if args.out else None,
         options=_launch_options(args), short_run=args.short_run, pretrained=args.pretrained,
     )
-    run.plan_one(request)  # refuses a bad request before anything is printed
+    require_device(args.device)
+    cfg = run.plan_one(request)  # refuses a bad request before anything is printed
+    _check_data_fits(cfg, args)
     if args.short_run:
         _print_short_run([args.method])
     cfg, outcome = run.run_one(request)
@@ -123,3 +137,19 @@ def run_one(args: argparse.Namespace) -> int:
         print(f"run {cfg.run_id} is already done in {outcome.store.root}; nothing to do")
     return 1 if outcome.failed else 0
 
+
+def _check_data_fits(cfg, args: argparse.Namespace) -> None:
+    """Build the run's data once, as `data describe` does, so that a protocol the dataset cannot fill (a class
+    left without training images by --imbalance or --meta-per-class) is refused before the results folder is
+    created: the check of a spec's values (`DataSpec.validate`, all that planning does) cannot see class sizes,
+    and the run itself would only record the error as a failed run. Base data that cannot be read now is left
+    to the launch, which reports missing files before any run."""
+    from bench.core.errors import UsageError
+    from noisytail_datasets import build_data, load_base
+
+    root = absolute(args.data_root)
+    try:
+        load_base(cfg.data.dataset, data_root=root, download=False)
+    except UsageError:
+        return
+    build_data(cfg.data, device="cpu", data_root=root, download=False)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 
+from bench.cli.args import non_empty
 from bench.core.errors import UsageError
 
 
 def add_to(sub: argparse._SubParsersAction) -> None:
     val = sub.add_parser("validate", help="resolve every run of the presets without training")
-    val.add_argument("--preset", help="default: all presets")
+    val.add_argument("--preset", type=non_empty, help="default: all presets")
     val.set_defaults(handler=run)
 
 

@@ -1,8 +1,9 @@
 """Checking hyperparameter values against the rules a method declares next to its defaults.
 
 A rule is a tuple of allowed values (choices) or a `Range`. The value's type must match the
-default's (bool, int, float — an int is accepted where the default is a float — or str); a
-default of None accepts None or any value that passes the rule.
+default's (bool, int, float — an int is accepted where the default is a float — or str; a float
+must be finite). A default of None accepts None, or a value of the rule's kind: one of the
+choices, or a finite number within a `Range` (an integer when the range says `integer=True`).
 """
 from __future__ import annotations
 
@@ -16,21 +17,30 @@ from bench.core.errors import UsageError, did_you_mean
 
 @dataclass(frozen=True)
 class Range:
-    """Numeric bounds: `gt` / `ge` below, `lt` / `le` above (None: unbounded)."""
+    """Numeric bounds: `gt` / `ge` below, `lt` / `le` above (None: unbounded); `integer`: whole numbers only
+    (for a hyperparameter whose default, None, does not carry the type)."""
 
     gt: float | None = None
     ge: float | None = None
     lt: float | None = None
     le: float | None = None
+    integer: bool = False
 
     def contains(self, value: float) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
         return ((self.gt is None or value > self.gt) and (self.ge is None or value >= self.ge)
                 and (self.lt is None or value < self.lt) and (self.le is None or value <= self.le))
 
     def __str__(self) -> str:
         low = f"> {self.gt:g}" if self.gt is not None else f">= {self.ge:g}" if self.ge is not None else ""
         high = f"< {self.lt:g}" if self.lt is not None else f"<= {self.le:g}" if self.le is not None else ""
-        return " and ".join(part for part in (low, high) if part) or "any number"
+        bounds = " and ".join(part for part in (low, high) if part)
+        if self.integer:
+            return f"an integer {bounds}" if bounds else "an integer"
+        return bounds or "any number"
 
 
 Rule = Union[tuple, Range]
@@ -65,7 +75,7 @@ def check_value(owner: str, key: str, value: Any, default: Any, rule: Rule | Non
     if value is None or rule is None:
         return
     if isinstance(rule, Range):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not rule.contains(value):
+        if not rule.contains(value):
             raise UsageError(f"{owner}: hyperparameter {key} must be {rule}, got {value!r}")
     elif value not in rule:
         raise UsageError(f"{owner}: hyperparameter {key} must be one of {', '.join(map(repr, rule))}, got {value!r}"

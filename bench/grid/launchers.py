@@ -6,14 +6,23 @@
   for results.
 Both return the number of runs that failed. `LaunchHooks` let a caller observe a launch
 without touching this code (`bench perf --launcher` splits its wall time with them).
+
+A launch stopped by SIGINT (Ctrl-C) or SIGTERM raises `Interrupted` (never returns normally):
+the records stored so far stay, the runs in flight are dropped (a checkpointed run resumes on the
+next launch). Under Ray the first signal asks Tune to stop its trials, a second one aborts at once.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import os
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,14 +48,39 @@ class LaunchOptions:
     data_workers: int | None = None  # processes decoding streamed images (None: the engine's default)
 
     def validate(self) -> None:
-        """A UsageError naming the first value out of range."""
+        """A UsageError naming the first value out of range, or resources this machine does not have.
+
+        Without `address` a local Ray cluster of this machine runs the trials, so a trial may ask for at
+        most its CPUs and GPUs (Ray would otherwise leave it pending for ever). With `address` the remote
+        cluster's resources are not looked up here (that needs a connection to it): Ray reports a trial
+        that asks for more than any node has."""
+        for flag, value in (("--cpus-per-trial", self.cpus_per_trial), ("--gpus-per-trial", self.gpus_per_trial)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise UsageError(f"{flag} must be a finite number, got {value!r}")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
-            raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
-        if self.max_failures < 0:
-            raise UsageError("--max-failures must be >= 0")
+            raise UsageError(f"--cpus-per-trial must be > 0 and --gpus-per-trial >= 0, got "
+                             f"{self.cpus_per_trial:g} and {self.gpus_per_trial:g}")
+        for flag, value, low in (("--checkpoint-every", self.checkpoint_every, 1),
+                                 ("--max-failures", self.max_failures, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise UsageError(f"{flag} must be an integer >= {low}, got {value!r}")
         if self.data_workers is not None and self.data_workers < 0:
             raise UsageError(f"--data-workers must be >= 0 (0: decode in the training process), "
                              f"got {self.data_workers}")
+        if self.address:
+            return
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if self.cpus_per_trial > cpus:
+            raise UsageError(f"--cpus-per-trial {self.cpus_per_trial:g} is more than the {cpus} CPUs of this "
+                             f"machine; use at most {cpus}, or --address of a Ray cluster with larger nodes")
+        if self.gpus_per_trial > 0:
+            import torch
+
+            gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if self.gpus_per_trial > gpus:
+                have = f"the {gpus} CUDA GPU(s) of this machine" if gpus else "this machine, which has no CUDA GPU"
+                raise UsageError(f"--gpus-per-trial {self.gpus_per_trial:g} asks for more than {have}; use "
+                                 f"--gpus-per-trial {gpus} at most, or --address of a Ray cluster with GPUs")
 
 
 @dataclass
@@ -59,15 +93,122 @@ class LaunchHooks:
     tune_callbacks: list[Any] = field(default_factory=list)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A launch (or a command) stopped by a signal before all its runs ended; what was stored stays.
+
+    A KeyboardInterrupt, so that no `except Exception` (a run recording its own failure) swallows it.
+    `finished` / `remaining`: the grid's runs done / not done, filled in by whoever knows the grid
+    (`bench.grid.run`); None when unknown."""
+
+    def __init__(self, signum: int, finished: int | None = None, remaining: int | None = None) -> None:
+        super().__init__(signum)
+        self.signum, self.finished, self.remaining = signum, finished, remaining
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for a process ended by this signal: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+    def summary(self) -> str:
+        """One line: the signal, how many runs are done and left, and how to resume."""
+        counts = ""
+        if self.finished is not None and self.remaining is not None:
+            counts = (f": {self.finished} of {self.finished + self.remaining} runs done, "
+                      f"{self.remaining} remain")
+        return (f"bench: interrupted by {signal.Signals(self.signum).name}{counts}; finished runs are saved, "
+                f"re-run the same command to resume (done runs are skipped)")
+
+
+class InterruptGuard:
+    """While active (a `with` block in the main thread), SIGINT and SIGTERM raise `Interrupted` carrying
+    the signal, and the handlers found on entry come back on exit. A signal that was ignored on entry
+    stays ignored. `received` is the first signal that came.
+
+    `graceful_via`: a signal whose handler, when another one than on entry is installed, stops the work
+    in hand gracefully (Ray Tune's SIGUSR1 handler during `fit()`); the first SIGINT / SIGTERM then calls
+    it instead of raising, and a second one raises. Inside `deferred()` (a store write) a signal is held
+    back until the block ends."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.graceful_via: int | None = None
+        self._previous: dict[int, Any] = {}
+        self._graceful_before: Any = None
+        self._deferring = False
+        self._held = False
+
+    def __enter__(self) -> InterruptGuard:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.getsignal(signum) for signum in self.SIGNALS}
+            self.install()
+        return self
+
+    def install(self) -> None:
+        """(Again) route the signals here, e.g. after a library replaced a handler (ray.init: SIGTERM)."""
+        for signum, before in self._previous.items():
+            if before is not signal.SIG_IGN:
+                signal.signal(signum, self._on_signal)
+
+    def allow_graceful(self, signum: int | None) -> None:
+        """Start (a signal) or end (None) a graceful-stop window; see the class docstring."""
+        if signum is not None and self._previous:
+            self._graceful_before = signal.getsignal(signum)
+        elif self.graceful_via is not None and self._previous:
+            signal.signal(self.graceful_via, self._graceful_before)  # drop the stale handler
+        self.graceful_via = signum if self._previous else None
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold a signal back until the block ends (a record and its table rows are written whole)."""
+        outer = self._deferring
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = outer
+        if self._held and not outer:
+            self._held = False
+            raise Interrupted(self.received or signal.SIGINT)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        first = self.received is None
+        if first:
+            self.received = signum
+        if first and self.graceful_via is not None:
+            handler = signal.getsignal(self.graceful_via)
+            if callable(handler) and handler != self._graceful_before:
+                print(f"bench: {signal.Signals(signum).name} received, stopping the runs in flight "
+                      f"(send it again to abort at once)", file=sys.stderr, flush=True)
+                handler(self.graceful_via, frame)
+                return
+        if self._deferring:
+            self._held = True
+            return
+        raise Interrupted(self.received)
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        for signum, before in self._previous.items():
+            signal.signal(signum, before)
+        self._previous = {}
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+            raise Interrupted(self.received or signal.SIGINT) from None
+        if exc is None and self.received is not None:  # a signal that came while a graceful stop was allowed
+            raise Interrupted(self.received)
+
+
 class Progress:
     """One line per finished run, with an ETA from the mean time per run so far."""
 
     def __init__(self, total: int) -> None:
         self.total, self.done, self.failed = total, 0, 0
+        self.ids: set[str] = set()  # run ids with a stored record
         self.started = time.monotonic()
 
     def finished(self, record: dict[str, Any]) -> None:
         self.done += 1
+        self.ids.add(record["run_id"])
         cfg = RunConfig.from_dict(record["config"])
         summary = record.get("summary", {})
         if record["status"] == "done":
@@ -99,16 +240,19 @@ def trial_options(opts: LaunchOptions, store: ResultsStore, colocated: int, thre
 
 def launch_local(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
                  hooks: LaunchHooks | None = None) -> int:
-    """Run serially in this process; each record is stored as soon as its run ends."""
+    """Run serially in this process; each record is stored as soon as its run ends. A signal stops the
+    run in flight (`Interrupted`)."""
     hooks = hooks or LaunchHooks()
     hooks.on_event("launch_start")
     progress = Progress(len(runs))
     topts = trial_options(opts, store, colocated=1, threads=None)
     try:
-        for cfg in runs:
-            record = run_trial(cfg, topts)
-            store.write(record)
-            progress.finished(record)
+        with InterruptGuard() as guard:
+            for cfg in runs:
+                record = run_trial(cfg, topts)
+                with guard.deferred():
+                    store.write(record)
+                    progress.finished(record)
     finally:
         hooks.on_event("launch_end")
     return progress.failed
@@ -125,7 +269,7 @@ def ray_trial(config: dict[str, Any], trial_opts: dict[str, Any]) -> None:
     tune.report({"record_json": json.dumps(record), "status": record["status"]})
 
 
-def _store_callback(store: ResultsStore, progress: Progress) -> Any:
+def _store_callback(store: ResultsStore, progress: Progress, guard: InterruptGuard) -> Any:
     from ray import tune
 
     class StoreCallback(tune.Callback):
@@ -134,11 +278,14 @@ def _store_callback(store: ResultsStore, progress: Progress) -> Any:
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             if "record_json" in result:
                 record = json.loads(result["record_json"])
-                store.write(record)
-                progress.finished(record)
+                with guard.deferred():
+                    store.write(record)
+                    progress.finished(record)
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             # run_trial records its own failures; this is a crash of the worker itself
+            if guard.received is not None:  # a trial stopped by an interrupt is not a failed run
+                return
             cfg = RunConfig.from_dict(trial.config["run"])
             if cfg.run_id in store.completed_ids():
                 return
@@ -147,31 +294,78 @@ def _store_callback(store: ResultsStore, progress: Progress) -> Any:
                 "run_id": cfg.run_id, "preset": cfg.preset, "config": cfg.to_dict(),
                 "status": "failed", "error": f"Ray trial error: {reason}", "epochs": [], "summary": {},
             }
-            store.write(record)
-            progress.finished(record)
+            with guard.deferred():
+                store.write(record)
+                progress.finished(record)
 
     return StoreCallback()
 
 
+@contextlib.contextmanager
+def _graceful_tune_stop(guard: InterruptGuard) -> Iterator[None]:
+    """During `fit()`: Tune leaves SIGINT to the guard (TUNE_DISABLE_SIGINT_HANDLER) and the guard's
+    first SIGINT / SIGTERM calls Tune's SIGUSR1 handler, which stops the trials and returns from `fit()`.
+    The guard so knows which signal came; Tune's own SIGINT handler would swallow it. Once stopped,
+    Tune's warnings about it (resume with `Tuner.restore`, trials without metrics) are dropped: the
+    command says itself how to resume."""
+    name = "TUNE_DISABLE_SIGINT_HANDLER"
+    before = os.environ.get(name)
+    os.environ[name] = "1"
+    guard.allow_graceful(getattr(signal, "SIGUSR1", None))
+    def quiet(record: logging.LogRecord) -> bool:
+        return guard.received is None
+
+    loggers = [logging.getLogger(n) for n in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis")]
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
+        guard.allow_graceful(None)
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
                hooks: LaunchHooks | None = None) -> int:
-    """Run every config as a Ray Tune trial on a local or existing cluster."""
+    """Run every config as a Ray Tune trial on a local or existing cluster. A signal stops the trials
+    and raises `Interrupted` once Ray is shut down; so does a `fit()` that returns with runs unrecorded."""
     hooks = hooks or LaunchHooks()
     hooks.on_event("launch_start")
+    with InterruptGuard() as guard:
+        try:
+            return _launch_ray(runs, store, opts, hooks, guard)
+        finally:
+            hooks.on_event("launch_end")
+
+
+def _launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions, hooks: LaunchHooks,
+                guard: InterruptGuard) -> int:
     import ray
     from ray import tune
 
     started_here = not ray.is_initialized()
-    if started_here:
-        hooks.on_event("ray_init_start")
-        if opts.address:
-            ray.init(address=opts.address, log_to_driver=False)
-        else:
-            # A fresh single-machine cluster: no token file written to $HOME (raytune.md §0.5).
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            ray.init(include_dashboard=False, log_to_driver=False)
-        hooks.on_event("ray_init_end")
     try:
+        if started_here:
+            hooks.on_event("ray_init_start")
+            try:
+                if opts.address:
+                    ray.init(address=opts.address, log_to_driver=False)
+                else:
+                    # A fresh single-machine cluster: no token file written to $HOME (raytune.md §0.5).
+                    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+                    ray.init(include_dashboard=False, log_to_driver=False)
+            except SystemExit as exc:  # ray.init's own SIGTERM handler exits with the signal's number
+                if exc.code != signal.SIGTERM:
+                    raise
+                raise Interrupted(guard.received or signal.SIGTERM) from None
+            finally:
+                guard.install()  # ray.init replaced the SIGTERM handler with one that exits
+            hooks.on_event("ray_init_end")
         node_cpus = ray.cluster_resources().get("CPU", 1)
         if opts.gpus_per_trial > 0:
             colocated = max(1, math.floor(1 / opts.gpus_per_trial))
@@ -199,22 +393,27 @@ def launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
             run_config=tune.RunConfig(
                 name=f"launch-{time.strftime('%Y%m%d-%H%M%S')}",
                 storage_path=str(store.root / ".ray"),
-                callbacks=[_store_callback(store, progress), *hooks.tune_callbacks],
+                callbacks=[_store_callback(store, progress, guard), *hooks.tune_callbacks],
                 # a retried trial starts again in a fresh worker and resumes from its checkpoint
                 failure_config=tune.FailureConfig(max_failures=opts.max_failures),
                 verbose=0,
             ),
         )
         hooks.on_event("fit_start")
-        tuner.fit()
+        with _graceful_tune_stop(guard):
+            tuner.fit()
         hooks.on_event("fit_end")
+        # Tune returns normally from a stop request, its trials unfinished: that is no finished launch
+        unrecorded = len({cfg.run_id for cfg in runs} - progress.ids)
+        if guard.received is not None or unrecorded:
+            raise Interrupted(guard.received or signal.SIGINT)
         return progress.failed
     finally:
         if started_here:
             hooks.on_event("ray_shutdown_start")
-            ray.shutdown()
+            with guard.deferred():  # a signal now waits until Ray has stopped its processes
+                ray.shutdown()
             hooks.on_event("ray_shutdown_end")
-        hooks.on_event("launch_end")
 
 
 Launcher = Callable[[list[RunConfig], ResultsStore, LaunchOptions, "LaunchHooks | None"], int]

@@ -3,18 +3,22 @@ folder, check the data, launch, and leave the store's tables complete.
 
 The command line is a thin layer over `plan_grid`, `run_grid` and `run_one`; `bench perf
 --launcher` calls `run_grid` with hooks to time the same work.
+
+SIGINT or SIGTERM during a launch raises `Interrupted` (from `bench.grid.launchers`) with the grid's
+runs done and remaining counted from the store; the command line turns it into exit code 130 / 143.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.core.errors import UsageError
-from bench.grid.launchers import LAUNCHERS, LaunchHooks, LaunchOptions
+from bench.grid.launchers import LAUNCHERS, Interrupted, InterruptGuard, LaunchHooks, LaunchOptions
 from bench.grid.lock import ResultsLock
 from bench.grid.presets import DEFAULT_RECIPES, Recipe, expand, make_run
 from bench.grid.store import ResultsStore
@@ -97,7 +101,21 @@ def run_grid(request: GridRequest, hooks: LaunchHooks | None = None,
         pending = pending_runs(store, runs, request.preset)
         if on_stored is not None:
             store.listeners.append(on_stored)
-        return launch(pending, store, request.launcher, request.options, hooks)
+        with counted_on_interrupt(store, runs):
+            return launch(pending, store, request.launcher, request.options, hooks)
+
+
+@contextlib.contextmanager
+def counted_on_interrupt(store: ResultsStore, runs: list[RunConfig]) -> Iterator[None]:
+    """An `Interrupted` leaving the block says how many of `runs` are done in the store and how many
+    are not (failed runs count as not done: the next launch runs them again)."""
+    try:
+        yield
+    except Interrupted as exc:
+        done = store.completed_ids()
+        exc.finished = sum(cfg.run_id in done for cfg in runs)
+        exc.remaining = len(runs) - exc.finished
+        raise
 
 
 def launch(pending: list[RunConfig], store: ResultsStore, launcher: str, options: LaunchOptions,
@@ -106,11 +124,12 @@ def launch(pending: list[RunConfig], store: ResultsStore, launcher: str, options
     (the caller holds the store's lock)."""
     if not pending:
         return Outcome(store, 0, 0)
-    check_data({cfg.data.dataset for cfg in pending}, options)
-    try:
-        failed = LAUNCHERS[launcher](pending, store, options, hooks)
-    finally:
-        store.finalize()
+    with InterruptGuard():  # a signal while the data are checked stops the command the same way
+        check_data({cfg.data.dataset for cfg in pending}, options)
+        try:
+            failed = LAUNCHERS[launcher](pending, store, options, hooks)
+        finally:
+            store.finalize()
     return Outcome(store, len(pending), failed)
 
 
@@ -169,4 +188,5 @@ def run_one(request: OneRequest) -> tuple[RunConfig, Outcome]:
     store.ensure_writable()
     with ResultsLock(store.root):
         pending = [] if cfg.run_id in store.completed_ids() else [cfg]
-        return cfg, launch(pending, store, "local", request.options)
+        with counted_on_interrupt(store, [cfg]):
+            return cfg, launch(pending, store, "local", request.options)

@@ -22,17 +22,35 @@ rebuild both tables from the records, so a killed driver never leaves damaged ta
 rare cases rewrite a whole CSV (atomically, from the CSVs, parsing no record): a run written again
 (a failed run re-run) replaces its old rows, under the `.tables-rewrite` marker; a run that brings
 a new epoch diagnostic key widens the `epochs.csv` header, older rows getting empty cells.
+
+Hardening (the store never wedges):
+- A record is validated against the tables' schema (`bench.grid.schema.validate_record`: the type
+  and range of every column) before it is accepted: `write` refuses an invalid one with an
+  `InvalidRecordError` and writes nothing; `scan` lists record files that fail it as unusable, so a
+  rebuild never sees them, and `repair` moves them to `runs/corrupt/` and always finishes.
+- Every file the store writes goes through `_write_file` (atomic) or `_append`; an OSError there
+  (disk full, permission lost) becomes a `StoreWriteError`: one line naming the path and what to
+  free. Records already written stay intact, a torn append is cut back to its last complete row,
+  and `finalize` after a failed write leaves the tables to the next command's check (which
+  rebuilds them if needed), so the run in flight resumes from its checkpoint when the command is
+  run again.
+- Files are created with the mode the user's umask allows (0o666 & ~umask), so a shared `--out`
+  stays group-readable where the umask says so (a bare `tempfile.mkstemp` would give 0o600).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import os
+import re
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
@@ -45,10 +63,10 @@ from bench.grid.schema import (
     epoch_rows,
     extra_epoch_keys,
     run_row,
+    validate_record,
 )
-from bench.train.checkpoint import atomic_write_bytes, atomic_write_json
 
-__all__ = ["EPOCH_COLUMNS", "RUN_COLUMNS", "ResultsStore", "run_row"]
+__all__ = ["EPOCH_COLUMNS", "RUN_COLUMNS", "InvalidRecordError", "ResultsStore", "StoreWriteError", "run_row"]
 
 TABLES = ("runs", "epochs")
 SORT_KEYS = {"runs": ["run_id"], "epochs": ["run_id", "epoch"]}
@@ -57,18 +75,94 @@ REWRITE_MARKER = ".tables-rewrite"
 _EXACT_FLOATS: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 
 
+_RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
+class StoreWriteError(UsageError):
+    """A file of the store could not be written (disk full, permission lost): one line naming the path
+    and what to do. The records written before stay intact; the run in flight resumes when the same
+    command is run again. A UsageError, so the CLI prints it as one line and exits non-zero."""
+
+
+class InvalidRecordError(UsageError):
+    """A run record that does not fit the tables' schema; the store refused it and wrote nothing."""
+
+
 def _invalid(record: Any, stem: str) -> str:
-    """Why a parsed record cannot be used ('' if it can)."""
+    """Why a parsed record cannot be used ('' if it can): the file name and the schema."""
     if not isinstance(record, dict):
         return "not a JSON object"
     if record.get("run_id") != stem:
         return f"run_id {record.get('run_id')!r} does not match the file name"
-    if record.get("status") not in ("done", "failed"):
-        return f"unknown status {record.get('status')!r}"
-    config = record.get("config")
-    if not isinstance(config, dict) or not isinstance(config.get("data"), dict):
-        return "no config"
-    return ""
+    return validate_record(record)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (a temporary file in the same folder, fsynced, renamed over
+    `path`), with the mode a plain `open` would give (0o666 less the umask). On any error the temporary
+    file is removed and `path` is left as it was. Every whole-file write of the store goes through here."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _append_file(path: Path, data: bytes) -> int:
+    """Append `data` to `path` (created with the umask's mode), fsynced; returns the new size. On an
+    error the file is cut back to its size before, so a failed append leaves no partial row (best
+    effort: the next check of the tables rebuilds them from the records anyway)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def _json_bytes(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+
+
+def _write_failed(exc: OSError, path: Path, root: Path) -> NoReturn:
+    """Raise the one-line StoreWriteError for an OSError met while writing `path` of the store at `root`."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free disk space on the file system of '{root}' (or raise the quota)"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = f"restore write permission on '{root}' and its runs/ folder"
+    else:
+        fix = f"make '{root}' writable again"
+    raise StoreWriteError(
+        f"cannot write '{path}' ({reason}): {fix}, then run the same command again; the finished runs "
+        "stored so far are kept and the others run again (from their checkpoints where they have one)"
+    ) from None
 
 
 def _rows_csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -103,6 +197,8 @@ class ResultsStore:
         self._ids: set[str] | None = None  # run ids in runs.csv; None until the tables are checked
         self._epoch_columns: list[str] = []  # the header of epochs.csv
         self._sizes: dict[str, int] = {}  # the size this object left each CSV at
+        self._failed = False  # a write failed: finalize leaves the tables to the next command
+        self._target: Path | None = None  # the file being written, named when writing it fails
 
     def ensure_writable(self) -> None:
         """Create the folder and prove it is writable, or raise a UsageError naming the fix."""
@@ -150,8 +246,9 @@ class ResultsStore:
         moved = []
         for path, why in bad:
             target = self.records_dir / "corrupt" / path.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            path.replace(target)
+            with self._writing(target):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                path.replace(target)
             moved.append({"file": str(path.name), "why": why, "moved_to": str(target)})
         leftovers = [p for folder in (self.root, self.records_dir, self.checkpoint_dir) if folder.exists()
                      for p in folder.glob(".*.tmp")]
@@ -168,25 +265,40 @@ class ResultsStore:
         return {r["run_id"] for r in self.records() if r.get("status") == "done"}
 
     def write(self, record: dict[str, Any]) -> None:
-        """Persist one finished run (its record first), then add it to the tables (module docstring)."""
+        """Persist one finished run (its record first), then add it to the tables (module docstring).
+
+        Raises InvalidRecordError (nothing written) for a record that does not fit the tables, and
+        StoreWriteError when a file cannot be written (disk full, permission lost)."""
         start = time.perf_counter()
-        run_id = record["run_id"]
+        run_id = record.get("run_id") if isinstance(record, dict) else None
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise InvalidRecordError(f"refused to store a run record with run_id {run_id!r}: not a run id; "
+                                     "nothing was written")
+        why = validate_record(record)
+        try:
+            data = _json_bytes(record) if not why else b""
+        except (TypeError, ValueError) as exc:
+            why = f"not JSON-serialisable ({exc})"
+        if why:
+            raise InvalidRecordError(f"refused to store run {run_id} in '{self.root}': {why}; nothing was written")
         path = self.records_dir / f"{run_id}.json"
-        self._forget_tables_if_changed()
-        leftover_marker = self._ids is None and self._marker.exists()
-        # Written again: its rows get replaced. The marker, set before the record changes, makes a
-        # command killed before the tables are rewritten leave a rebuild to the next one.
-        marked = path.exists()
-        if marked:
-            atomic_write_bytes(self._marker, f"{run_id}\n".encode())
-        atomic_write_json(path, record)
-        if self._ensure_tables(skip=run_id, leftover_marker=leftover_marker) and not _invalid(record, run_id):
-            if run_id in self._ids and not marked:
-                atomic_write_bytes(self._marker, f"{run_id}\n".encode())
-                marked = True
-            self._add(record)
-        if marked:
-            self._marker.unlink(missing_ok=True)
+        with self._writing():
+            self._forget_tables_if_changed()
+            leftover_marker = self._ids is None and self._marker.exists()
+            # Written again: its rows get replaced. The marker, set before the record changes, makes a
+            # command killed before the tables are rewritten leave a rebuild to the next one.
+            marked = path.exists()
+            if marked:
+                self._put(self._marker, f"{run_id}\n".encode())
+            self.records_dir.mkdir(parents=True, exist_ok=True)
+            self._put(path, data)
+            if self._ensure_tables(skip=run_id, leftover_marker=leftover_marker):
+                if run_id in self._ids and not marked:
+                    self._put(self._marker, f"{run_id}\n".encode())
+                    marked = True
+                self._add(record)
+            if marked:
+                self._marker.unlink(missing_ok=True)
         seconds = time.perf_counter() - start
         for listener in self.listeners:
             listener(record, seconds)
@@ -194,15 +306,19 @@ class ResultsStore:
     def finalize(self) -> None:
         """Sort both CSVs and write them with the parquet snapshots (each file atomically).
 
-        Called once when a command that wrote runs ends, and (in effect) by `repair`."""
-        if not self._ensure_tables():
-            return  # rebuilt from the records: already final
-        texts = []
-        for name in TABLES:
-            data = self._csv(name).read_bytes()
-            texts.append(data.decode())
-            self.stats["rows_read"] += data.count(b"\n") - 1
-        self._write_final(*texts)
+        Called once when a command that wrote runs ends, and (in effect) by `repair`. After a write
+        that failed (`StoreWriteError`) it does nothing: the next command checks the tables."""
+        if self._failed:
+            return
+        with self._writing():
+            if not self._ensure_tables():
+                return  # rebuilt from the records: already final
+            texts = []
+            for name in TABLES:
+                data = self._csv(name).read_bytes()
+                texts.append(data.decode())
+                self.stats["rows_read"] += data.count(b"\n") - 1
+            self._write_final(*texts)
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(runs, epochs) data frames built from the records."""
@@ -213,16 +329,37 @@ class ResultsStore:
         return runs, epochs
 
     def rebuild_tables(self) -> None:
-        """Rebuild both tables from the records: the same files as the writes then `finalize`."""
+        """Rebuild both tables from the records: the same files as the writes then `finalize`.
+        Records that fail validation are left out (`repair` moves them aside)."""
         runs, epochs = self.tables()
-        self._write_final(runs.to_csv(index=False), epochs.to_csv(index=False))
-        self._marker.unlink(missing_ok=True)
+        with self._writing():
+            self._write_final(runs.to_csv(index=False), epochs.to_csv(index=False))
+            self._marker.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------------------ internals
 
     @property
     def _marker(self) -> Path:
         return self.root / REWRITE_MARKER
+
+    @contextlib.contextmanager
+    def _writing(self, path: Path | None = None) -> Iterator[None]:
+        """Turn an OSError raised inside into a StoreWriteError naming the file being written."""
+        self._target = path
+        try:
+            yield
+        except StoreWriteError:
+            raise
+        except OSError as exc:
+            self._failed = True
+            self._ids = None  # the tables are checked again before the next use
+            where = self._target or (Path(exc.filename) if exc.filename else self.root)
+            _write_failed(exc, where, self.root)
+
+    def _put(self, path: Path, data: bytes) -> None:
+        """Write one whole file of the store atomically (`_write_file`), remembering which for errors."""
+        self._target = path
+        _write_file(path, data)
 
     def _csv(self, name: str) -> Path:
         return self.root / f"{name}.csv"
@@ -320,17 +457,15 @@ class ResultsStore:
         if not text:
             return
         data = text.encode()
-        with open(self._csv(name), "ab") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            self._sizes[name] = f.tell()
+        path = self._csv(name)
+        self._target = path
+        self._sizes[name] = _append_file(path, data)
         self.stats["rows_written"] += rows
         self.stats["bytes_written"] += len(data)
 
     def _replace(self, name: str, text: str, rows: int) -> None:
         data = text.encode()
-        atomic_write_bytes(self._csv(name), data)
+        self._put(self._csv(name), data)
         self._sizes[name] = len(data)
         self.stats["rows_written"] += rows
         self.stats["bytes_written"] += len(data)
@@ -342,7 +477,7 @@ class ResultsStore:
             self._replace(name, frame.to_csv(index=False), len(frame))
             buffer = io.BytesIO()
             frame.to_parquet(buffer, index=False)
-            atomic_write_bytes(self.root / f"{name}.parquet", buffer.getvalue())
+            self._put(self.root / f"{name}.parquet", buffer.getvalue())
             self.stats["bytes_written"] += buffer.getbuffer().nbytes
         self._ids = set(frames["runs"]["run_id"])
         self._epoch_columns = list(frames["epochs"].columns)

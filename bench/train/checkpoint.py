@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,47 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+#: Globals a checkpoint may name beyond those `torch.load(weights_only=True)` accepts by default
+#: (tensors and their storages, dtypes, `torch.Size`, `OrderedDict`, and plain containers, strings,
+#: numbers, None). A checkpoint holds method state dicts (network and optimiser state dicts, tensors,
+#: numbers, a meta sampler's tensors), generator states (byte tensors), the history (dicts of floats)
+#: and the intervals (floats): a checkpoint of every registered method, scanned with
+#: `torch.serialization.get_unsafe_globals_in_checkpoint`, names no other global, so the list is empty.
+#: Add a type here only if a checkpoint truly needs it; it is allowed while a checkpoint loads, never
+#: for the process.
+CHECKPOINT_GLOBALS: tuple[Any, ...] = ()
+
+
+class CheckpointRefused(pickle.UnpicklingError):
+    """The restricted unpickler stopped at a global no checkpoint of ours names (a callable, a
+    class); nothing in the file was run."""
+
+
+def _refused_globals(message: str) -> str:
+    """The globals torch's refusal names, e.g. `posix.system`, or else the unpickler's own reason
+    (the last line that is not torch's pointer to its documentation)."""
+    names = sorted(set(re.findall(r"GLOBAL (\S+)", message)))
+    if names:
+        return ", ".join(names)
+    lines = [line.strip() for line in message.splitlines()
+             if line.strip() and not line.strip().startswith("Check the documentation")]
+    return lines[-1][:160] if lines else "unreadable pickle"
+
+
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
-    """The saved state, or None if there is none (or it cannot be read)."""
+    """The saved state, or None if there is none (or it cannot be read).
+
+    Unpickled with `weights_only=True`: a results folder shared by a cluster is writable by more
+    people than the code is, and a full unpickler would run whatever callable a file names. A file
+    that names anything outside the allow-list raises `CheckpointRefused` before anything runs.
+    """
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(list(CHECKPOINT_GLOBALS)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = f"refused: it holds objects a checkpoint never contains ({_refused_globals(str(exc))})"
+        raise CheckpointRefused(reason) from None
     except (OSError, RuntimeError, EOFError):
         return None

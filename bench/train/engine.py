@@ -316,9 +316,19 @@ class _Attempt:
             self.set_lr(self.epoch, step / steps)
 
     def resume(self) -> int:
-        """Load this run's checkpoint if there is one; returns the first epoch to train."""
-        state = load_checkpoint(self.ckpt_path) if self.ckpt_path else None
-        if state is None or state.get("run_id") != self.cfg.run_id:
+        """Load this run's checkpoint if there is one; returns the first epoch to train.
+
+        A checkpoint naming anything a checkpoint never holds (a callable, a foreign class) is
+        refused unrun and the run starts over (nothing was loaded, so no rebuild), saying so.
+        """
+        from bench.train.checkpoint import CheckpointRefused  # here: the engine's imports are not this edit's
+
+        try:
+            state = load_checkpoint(self.ckpt_path) if self.ckpt_path else None
+        except CheckpointRefused as exc:
+            self.record["checkpoint_error"] = f"checkpoint not loadable, started over: {exc}"
+            return 0
+        if not isinstance(state, dict) or state.get("run_id") != self.cfg.run_id:
             return 0
         try:
             self.method.load_state_dict(state["method"])

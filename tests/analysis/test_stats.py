@@ -113,7 +113,8 @@ def test_welch_when_seeds_are_not_paired():
     assert comp.df == pytest.approx(50 / 17)
     # interval -4 ± t_0.975,df · se and two-sided p from the t distribution with the Welch df
     t_crit = st.t.ppf(0.975, 50 / 17)
-    assert (comp.ci_low, comp.ci_high) == pytest.approx((-4 - t_crit * math.sqrt(5 / 3), -4 + t_crit * math.sqrt(5 / 3)))
+    half = t_crit * math.sqrt(5 / 3)
+    assert (comp.ci_low, comp.ci_high) == pytest.approx((-4 - half, -4 + half))
     assert comp.p == pytest.approx(2 * st.t.sf(4 / math.sqrt(5 / 3), 50 / 17))
 
 
@@ -229,8 +230,8 @@ def test_within_cells_on_the_fixture(synthetic):
 def test_write_stats_writes_every_file(synthetic):
     markdown, paths = stats.write_stats(synthetic, metric="last", reference="ce", alpha=0.05)
     names = {p.name for p in paths}
-    assert names == {"stats.md", "stats.tex", "within_cells.csv", "ranks.csv", "pairwise_wilcoxon.csv",
-                     "nemenyi.csv", "friedman.csv"}
+    assert names == {"stats.md", "stats.tex", "within_cells.csv", "ranks.csv", "mean_intervals.csv",
+                     "versus_reference.csv", "pairwise_wilcoxon.csv", "nemenyi.csv", "friedman.csv"}
     for path in paths:
         assert path.parent == synthetic.root / "stats" / "last" and path.stat().st_size > 0
     assert (synthetic.root / "stats" / "last" / "stats.md").read_text(encoding="utf-8") == markdown

@@ -176,7 +176,7 @@ def test_table_command_writes_three_formats(tmp_path, capsys):
     (["--layout", "dl-tabel2"], "did you mean 'dl-table2'"),
     (["--layout", "gdw-table2"], "none of the 6 cells of layout 'gdw-table2'"),
     (["--reference"], "--reference needs a paper layout"),
-    (["--metric", "top5"], "unknown metric 'top5'"),
+    (["--metric", "top5"], "unknown --metric 'top5'"),
     (["--format", "html"], "unknown --format 'html'"),
     (["--preset", "quick"], "no run of preset 'quick'"),
 ])
