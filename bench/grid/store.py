@@ -46,7 +46,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,6 +64,7 @@ from bench.grid.schema import (
     run_row,
     validate_record,
 )
+from bench.train.checkpoint import atomic_write_bytes
 
 __all__ = ["EPOCH_COLUMNS", "RUN_COLUMNS", "InvalidRecordError", "ResultsStore", "StoreWriteError", "run_row"]
 
@@ -97,32 +97,10 @@ def _invalid(record: Any, stem: str) -> str:
     return validate_record(record)
 
 
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux allows."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _write_file(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (a temporary file in the same folder, fsynced, renamed over
-    `path`), with the mode a plain `open` would give (0o666 less the umask). On any error the temporary
-    file is removed and `path` is left as it was. Every whole-file write of the store goes through here."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_umask())
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `data` to `path` atomically, with the umask's mode (`atomic_write_bytes`); every whole-file
+    write of the store goes through here."""
+    atomic_write_bytes(path, data)
 
 
 def _append_file(path: Path, data: bytes) -> int:

@@ -1,6 +1,7 @@
 """Atomic file writes and per-run training checkpoints."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -12,15 +13,29 @@ from typing import Any
 import torch
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`.
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux allows."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
-    A crash leaves either the old file or the new one, never a torn one.
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`, with the mode a
+    plain `open` would give (0o666 less the umask; `mkstemp` alone would give 0600).
+
+    A crash leaves either the old file or the new one, never a torn one; on an error the temporary
+    file is removed and `path` is left as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
