@@ -319,8 +319,7 @@ class _Builder:
         if self.reference:
             parts.append(f"paper: {paper_title(layout.paper)} Table {layout.table} as printed "
                          "(results/reference/published_results.csv); Δ = ours − paper.")
-            implemented = {n for m in methods for n in layout.paper_names.get(m, ())}
-            others = [n for n in table_methods(layout.paper, layout.table) if n not in implemented]  # type: ignore[arg-type]
+            others = _without_run(layout.paper, layout.table, layout.paper_names, methods)
             if others:
                 parts.append(f"Published rows without a run here: {', '.join(others)}.")
             average = layout.average_rows
@@ -329,11 +328,16 @@ class _Builder:
                 if shown:
                     parts.append(f"paper Avg of {', '.join(shown)}: {paper_title(layout.paper)} Table {average.table}, "
                                  "which prints only that average over these cells.")
-                done = {n for m in methods for n in average.names.get(m, ())}
-                rest = [n for n in table_methods(layout.paper, average.table) if n not in done]  # type: ignore[arg-type]
+                rest = _without_run(layout.paper, average.table, average.names, methods)
                 if rest:
                     parts.append(f"Rows of Table {average.table} without a run here: {', '.join(rest)}.")
         return " ".join(parts)
+
+
+def _without_run(paper: str | None, table: int, names: dict[str, tuple[str, ...]], methods: list[str]) -> list[str]:
+    """The methods a published table prints that none of `methods` (by their printed `names`) stands for."""
+    ran = {n for m in methods for n in names.get(m, ())}
+    return [n for n in table_methods(paper, table) if n not in ran]  # type: ignore[arg-type]
 
 
 _METRIC_DEFINITIONS = {

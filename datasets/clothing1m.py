@@ -94,13 +94,7 @@ DESCRIPTION = (f"Clothing1M shop photos, 14 clothing classes, ~1M train with rea
 
 def _lines(path: Path) -> list[str]:
     """The lines of a list file (a final newline ends the last one; a trailing CR is dropped)."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise UsageError(f"Clothing1M: '{path}' is not UTF-8 text ({err}); use the released file") from err
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
+    lines = locate.text_lines(path, "Clothing1M")
     if not lines:
         raise UsageError(f"Clothing1M: '{path}' is empty; use the released file")
     return [line.removesuffix("\r") for line in lines]

@@ -56,3 +56,16 @@ def not_found(title: str, data_root: str | os.PathLike | None, folder: str, down
     no_download = " (it cannot be downloaded automatically)" if download else ""
     return UsageError(f"{title} not found{no_download}; looked in: {looked}. Expected {expected}. Fix: {fix} "
                       f"--data-root DIR (DIR/{folder}/ or that folder itself) or set ${ENV_VAR}")
+
+
+def text_lines(path: Path, title: str, what: str = "") -> list[str]:
+    """The lines of a released list file, without the final newline's empty line (other line ends and
+    blank lines are left to the caller's grammar); a UsageError names a file that is not UTF-8 text."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{title}: {what}'{path}' is not UTF-8 text ({err}); use the released file") from err
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the final newline
+    return lines

@@ -102,14 +102,9 @@ def read_list(path: Path, num_classes: int, title: str) -> tuple[list[str], np.n
     """Relative paths and int64 labels of a split file, in file order; UsageError naming the file and
     line number of the first bad line."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        lines = locate.text_lines(path, title, "split file ")
     except OSError as err:
         raise UsageError(f"{title}: cannot read split file '{path}' ({err}); restore it from the release") from err
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{title}: split file '{path}' is not UTF-8 text ({err}); use the released file") from err
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline
     if not lines:
         raise UsageError(f"{title}: split file '{path}' is empty; use the released file")
     paths: list[str] = []

@@ -68,13 +68,7 @@ def read_list(path: Path) -> list[tuple[str, int]]:
     if not path.is_file():
         raise UsageError(f"Red Mini-ImageNet: split file '{path}' not found; copy split/ from the CNWL release "
                          f"(dataset_no_images/{FOLDER}/split/) or fix --data-root")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise UsageError(f"Red Mini-ImageNet: '{path}' is not UTF-8 text ({err}); use the released file") from err
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline
+    lines = locate.text_lines(path, "Red Mini-ImageNet")
     if not lines:
         raise UsageError(f"Red Mini-ImageNet: split file '{path}' is empty; use the released file")
     records = []

@@ -79,11 +79,7 @@ def _lines(path: Path, what: str) -> list[str]:
     if not path.is_file():
         raise UsageError(f"{TITLE}: {what} '{path}' not found; extract info.tar of the WebVision 1.0 release there "
                          "or fix --data-root")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{TITLE}: '{path}' is not UTF-8 text ({err}); use the released file") from err
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    lines = [line.removesuffix("\r") for line in locate.text_lines(path, TITLE)]
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
