@@ -1,15 +1,19 @@
 """Figures from a results store, written under `<results>/plots/` by `write_plots`.
 
 Kinds (file stems in brackets, `{m}` the metric):
-- accuracy against noise rate, one panel per dataset × ρ × noise model, clean cells at rate 0
+- accuracy against noise rate λ, one panel per dataset × ρ × noise model, clean cells at λ = 0;
+  with more than `MAX_LINES` methods one panel per method family beside the reference
   [accuracy_vs_noise_last, _best, and _{m} for another metric];
-- heatmap of each method's difference to CE per cell [diff_heatmap_{m}];
+- heatmap of each method's difference to CE per cell, clean cells first, marked where the
+  within-cell test separates it from CE [diff_heatmap_{m}];
 - critical-difference diagram over the complete cells (bars: all-pairs Wilcoxon–Holm) [critical_difference_{m}];
-- median seconds per iteration per method, ratio to CE [cost_per_iteration];
+- median time per iteration per method, ratio to CE [cost_per_iteration];
 - accuracy against total training time with the Pareto front, one cell [accuracy_vs_time_{m}];
 - test-accuracy curves per epoch, one cell [training_curves];
 - per-epoch method diagnostics, one cell [diagnostics].
 
+Every figure prints readable names (`analysis.style`: CIFAR-10, long-tail prior, ρ, λ, method
+display names) and a short title; the long explanation goes into `<stem>.caption.txt` beside it.
 Conventions: bands and error bars are mean ± 1 standard deviation over seeds (ddof = 1), absent
 where only one seed finished; only finished runs are drawn. Methods keep the order, names and
 colours of `analysis.style`. Timings come from solo runs (`colocated` ≤ 1) of a dataset and method
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import textwrap
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,11 +44,23 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator, NullFormatter
 
 from analysis import stats
 from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, metric_column, refuse_backbone_sweep
-from analysis.style import baseline_method, display_name, method_markers, method_order, method_palette
+from analysis.style import (
+    LAMBDA,
+    RHO,
+    baseline_method,
+    cell_title,
+    dataset_title,
+    display_name,
+    method_family,
+    method_markers,
+    method_order,
+    method_palette,
+    noise_title,
+)
 from bench.core.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -53,6 +70,12 @@ DPI = 200
 COLUMN_WIDTH = 3.3  # inches: one column of a two-column paper
 TEXT_WIDTH = 7.0  # inches: full text width, for multi-panel figures
 BAND = "mean ± 1 std over seeds"
+#: most method lines in one accuracy-vs-noise panel; more methods are faceted by family
+MAX_LINES = 5
+#: marks on the heatmap: Holm-significant within-cell difference, and a difference of the same sign
+#: and size on every seed (the t-test is degenerate there, see `analysis.stats.CONSTANT`)
+SIGNIFICANT_MARK, CONSTANT_MARK = "*", "†"
+CAPTION_SUFFIX = ".caption.txt"
 
 #: figure kinds, in the order `write_plots` draws them; a file's stem starts with its kind
 KINDS = ("accuracy_vs_noise", "diff_heatmap", "critical_difference", "cost_per_iteration",
@@ -100,6 +123,7 @@ class PlotReport:
 
     written: dict[str, list[Path]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    captions: dict[str, list[Path]] = field(default_factory=dict)  # kind -> `<stem>.caption.txt` files
 
     @property
     def paths(self) -> list[Path]:
@@ -155,6 +179,16 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
+def _set_caption(fig: Figure, text: str) -> None:
+    """Keep a figure's caption (what its short title leaves out) for `make_plots` to write beside it."""
+    fig._noisytail_caption = text
+
+
+def figure_caption(fig: Figure) -> str:
+    """The caption a figure function gave `fig` ('' if none): the long explanation for the paper's caption."""
+    return getattr(fig, "_noisytail_caption", "")
+
+
 def _seed_stats(frame: pd.DataFrame, keys: list[str], value: str = "value") -> pd.DataFrame:
     """Mean, std (ddof=1; NaN for one seed) and n of `value` per group of `keys`."""
     return frame.groupby(keys, sort=False)[value].agg(mean="mean", std="std", n="count").reset_index()
@@ -188,10 +222,55 @@ def _integer_epochs(ax: Axes) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _plain_log_axis(axis) -> None:
-    """Log-scale ticks at 1, 2, 5 × 10^k, labelled as plain numbers; minor ticks unlabelled."""
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+#: units of time tick labels: (seconds per unit, name); a label uses the largest unit ≤ its value
+TIME_UNITS = ((1e-6, "µs"), (1e-3, "ms"), (1.0, "s"), (60.0, "min"), (3600.0, "h"))
+#: tick candidates of a log time axis: nice values in each unit, then only the round ones
+_FINE_TICKS = sorted({round(m * scale, 12) for scale, _ in TIME_UNITS[:2] for m in (1, 2, 5, 10, 20, 50, 100, 200, 500)}
+                     | {1.0, 2.0, 5.0, 10.0, 20.0, 30.0} | {60.0 * m for m in (1, 2, 5, 10, 20, 30)}
+                     | {3600.0 * m for m in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)})
+MAX_TIME_TICKS = 6
+
+
+def seconds_label(value: float) -> str:
+    """A duration in seconds as a readable tick label: '50 µs', '500 ms', '30 s', '2 min', '5 h'."""
+    if not value > 0:
+        return f"{value:g}"
+    scale, unit = TIME_UNITS[0]
+    for candidate in TIME_UNITS:
+        if value >= candidate[0] * (1 - 1e-9):
+            scale, unit = candidate
+    return f"{value / scale:.4g} {unit}"
+
+
+class TimeLocator(Locator):
+    """Major ticks of a log-scale time axis at nice durations (1, 2, 5 × 10^k µs or ms; 1-30 s; 1-30 min;
+    hours), at most `MAX_TIME_TICKS` of them: the round ones (1, 10, 100 of a unit) when the nice ones
+    are too many, every other one after that."""
+
+    def __call__(self):
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin: float, vmax: float) -> list[float]:
+        low, high = sorted((vmin, vmax))
+        fine = [t for t in _FINE_TICKS if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+        if len(fine) < 2:  # a range under a factor of ~2.5: every 1-9 × 10^k inside it
+            steps = [m * 10.0 ** k for k in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+                     for m in range(1, 10)] if low > 0 else []
+            return [t for t in steps if low <= t <= high][:MAX_TIME_TICKS] or fine
+        if len(fine) <= MAX_TIME_TICKS:
+            return fine
+        coarse = [t for t in fine if seconds_label(t).split()[0] in ("1", "10", "100")]
+        while len(coarse) > MAX_TIME_TICKS:
+            coarse = coarse[::2]
+        return coarse
+
+
+def _time_log_axis(axis) -> None:
+    """Log-scale time axis: ticks at nice durations labelled with their unit ('10 ms', '1 s', '2 min'),
+    minor ticks unlabelled."""
+    axis.set_major_locator(TimeLocator())
+    axis.set_major_formatter(FuncFormatter(lambda value, _: seconds_label(value)))
+    axis.set_minor_locator(LogLocator(base=10, subs="auto"))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -228,40 +307,92 @@ def noise_curve_data(results: Results, metric: str) -> pd.DataFrame:
 
 
 def _panel_title(dataset: str, imbalance: float, noise: str) -> str:
-    return f"{dataset} ρ={imbalance:g} · {'clean' if noise == 'none' else noise}"
+    """A protocol panel: e.g. 'CIFAR-10, ρ=100, long-tail prior' (clean cells sit at λ = 0)."""
+    return f"{dataset_title(dataset)}, {RHO}={imbalance:g}, {noise_title(noise)}"
+
+
+def family_facets(methods: Iterable[str], reference: str, max_lines: int = MAX_LINES) -> list[tuple[str, list[str]]]:
+    """(title, methods) of each facet of the accuracy-vs-noise panels: every method in one facet when
+    they fit (`max_lines` lines per panel), else one facet per method family (the registry's
+    `family`), each holding the reference too; a family too large for one panel is split."""
+    ordered = method_order(methods)
+    if len(ordered) <= max_lines:
+        return [("", ordered)]
+    families: dict[str, list[str]] = {}
+    for method in ordered:
+        if method != reference:
+            families.setdefault(method_family(method) or "other", []).append(method)
+    facets = []
+    for family, members in families.items():
+        size = max_lines - 1  # the reference is drawn in every facet
+        chunks = [members[i:i + size] for i in range(0, len(members), size)]
+        for i, chunk in enumerate(chunks):
+            title = family if len(chunks) == 1 else f"{family} ({i + 1}/{len(chunks)})"
+            facets.append((title, [reference, *chunk] if reference in ordered else chunk))
+    return facets
 
 
 def plot_accuracy_vs_noise(results: Results, metric: str = "last") -> Figure:
-    """Accuracy against noise rate: one panel per dataset × ρ × noise model, one line per method."""
+    """Accuracy against noise rate λ: one row of panels per dataset × ρ × noise model, one line per method.
+
+    With more methods than `MAX_LINES` the row is faceted by method family (`family_facets`): each
+    panel shows one family's methods beside the reference (dashed), so no panel is crowded.
+    """
     data = noise_curve_data(results, metric)
     panels = list(data.groupby(["dataset", "imbalance", "noise"], sort=True).groups)
-    ncols = min(len(panels), 4)
-    nrows = math.ceil(len(panels) / ncols)
     methods = method_order(data["method"])
+    reference = _reference(methods)
+    facets = family_facets(methods, reference)
+    if len(facets) == 1:
+        ncols = min(len(panels), 4)
+        nrows = math.ceil(len(panels) / ncols)
+        grid = [(panel, facets[0]) for panel in panels]
+    else:
+        ncols, nrows = len(facets), len(panels)
+        grid = [(panel, facet) for panel in panels for facet in facets]
     width = COLUMN_WIDTH if ncols <= 2 else TEXT_WIDTH
-    legend_rows = math.ceil(len(methods) / (3 if width == COLUMN_WIDTH else 6))
+    legend_cols = 3 if width == COLUMN_WIDTH else 6
+    legend_rows = math.ceil(len(methods) / legend_cols)
     fig, axes = _new_figure(width, 1.6 * nrows + 0.14 * legend_rows + 0.3, nrows, ncols)
     palette, markers = method_palette(methods), method_markers(methods)
+    ylabel = f"{METRIC_LABELS[metric]} acc. (%)"
     with _drawing(fig):
-        for ax, panel in zip(axes.flat, panels):
+        for i, (ax, (panel, (family, members))) in enumerate(zip(axes.flat, grid)):
             rows = data[(data["dataset"] == panel[0]) & (data["imbalance"] == panel[1]) & (data["noise"] == panel[2])]
-            for method in methods:
+            for method in members:
                 line = rows[rows["method"] == method].sort_values("noise_rate")
                 if line.empty:
                     continue
                 x, mean, std = (line[c].to_numpy(float) for c in ("noise_rate", "mean", "std"))
-                ax.plot(x, mean, marker=markers[method], color=palette[method], label=display_name(method))
+                faceted_reference = len(facets) > 1 and method == reference
+                ax.plot(x, mean, marker=markers[method], color=palette[method], label=display_name(method),
+                        ls="--" if faceted_reference else "-", zorder=1 if faceted_reference else 2)
                 _draw_band(ax, x, mean, std, palette[method])
             ax.set_xticks(sorted(rows["noise_rate"].unique()))
-            ax.set_title(_panel_title(*panel))
-            ax.set_xlabel("noise rate")
-            ax.set_ylabel(f"{METRIC_LABELS[metric]} acc. (%)")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.set_xlabel(f"noise rate {LAMBDA}")
             ax.grid(axis="y", lw=0.3, alpha=0.5)
-        for ax in axes.flat[len(panels):]:
+            if len(facets) == 1:
+                ax.set_title(_panel_title(*panel))
+                ax.set_ylabel(ylabel)
+            else:  # families name the columns, protocols the rows
+                if i < ncols:
+                    ax.set_title(textwrap.fill(family, 24))
+                if i % ncols == 0:
+                    ax.set_ylabel(f"{_panel_title(*panel)}\n{ylabel}")
+        for ax in axes.flat[len(grid):]:
             ax.set_visible(False)
         sns.despine(fig)
-        fig.suptitle(f"{METRIC_LABELS[metric]} test accuracy vs noise rate\nband: {BAND} ({_n_range(data['n'])})")
-        _method_legend(fig, methods, ncol=3 if width == COLUMN_WIDTH else 6)
+        fig.suptitle(f"{METRIC_LABELS[metric]} accuracy vs noise rate {LAMBDA}")
+        _method_legend(fig, methods, ncol=legend_cols)
+    caption = (f"{METRIC_LABELS[metric]} test accuracy (%) against the noise rate {LAMBDA}, one panel per dataset, "
+               f"imbalance ratio {RHO} and noise model; clean cells ({LAMBDA} = 0) start every panel of their "
+               f"dataset and {RHO}. Lines: seed means; bands: {BAND} ({_n_range(data['n'])}), absent where one "
+               "seed finished.")
+    if len(facets) > 1:
+        caption += (f" Panels in a row show one method family each beside the reference, "
+                    f"{display_name(reference)} (dashed).")
+    _set_caption(fig, caption)
     return fig
 
 
@@ -269,8 +400,13 @@ def plot_accuracy_vs_noise(results: Results, metric: str = "last") -> Figure:
 # 2. difference to CE
 
 
+def heatmap_order(cells: Iterable[Cell]) -> list[Cell]:
+    """Cells as the heatmap lists them: per dataset, clean cells first, then by noise model, rate λ and ρ."""
+    return sorted(cells, key=lambda c: (c.dataset, c.noise != "none", c.noise, c.noise_rate, c.imbalance))
+
+
 def difference_to_reference(results: Results, metric: str) -> tuple[pd.DataFrame, pd.Series, str]:
-    """Seed-mean `metric` minus the reference method's, per cell (rows) and method (columns).
+    """Seed-mean `metric` minus the reference method's, per cell (rows, in `heatmap_order`) and method (columns).
 
     The reference is CE, or the first method in listing order when CE has no finished run; its
     own (all-zero) column is left out. Returns (differences, the reference's values, its name).
@@ -278,36 +414,74 @@ def difference_to_reference(results: Results, metric: str) -> tuple[pd.DataFrame
     matrix = results.cell_matrix(metric)
     if matrix.shape[1] < 2:
         raise SkipPlot("needs finished runs of at least two methods")
+    matrix = matrix.loc[heatmap_order(matrix.index)]
     reference = _reference(matrix.columns)
     return matrix.drop(columns=reference).sub(matrix[reference], axis=0), matrix[reference], reference
 
 
-def plot_difference_heatmap(results: Results, metric: str = "last", ax: Axes | None = None) -> Figure:
-    """Heatmap of each method's seed-mean difference to CE per cell, annotated, centred at 0."""
+def significance_marks(results: Results, metric: str, reference: str, alpha: float = 0.05) -> pd.DataFrame:
+    """A mark per cell (rows) and method (columns): `SIGNIFICANT_MARK` where the stats report's within-cell
+    test (`analysis.stats.within_cells`: paired t over seeds, Holm within the cell) separates the method
+    from `reference` at `alpha`; `CONSTANT_MARK` where the difference is the same non-zero value on every
+    seed (no p: the test is degenerate); '' elsewhere, and where no test ran (too few seeds)."""
+    within = stats.within_cells(results, metric, reference, alpha)
+    marks: dict[tuple[Cell, str], str] = {}
+    for row in within.itertuples(index=False):
+        if row.significant is True:
+            marks[(row.cell, row.method)] = SIGNIFICANT_MARK
+        elif row.test == stats.CONSTANT:
+            marks[(row.cell, row.method)] = CONSTANT_MARK
+    cells = list(dict.fromkeys(within["cell"]))
+    methods = [m for m in dict.fromkeys(within["method"]) if m != reference]
+    frame = pd.DataFrame("", index=pd.Index(cells, dtype=object), columns=methods)
+    for (cell, method), mark in marks.items():
+        frame.loc[cell, method] = mark
+    return frame
+
+
+def plot_difference_heatmap(results: Results, metric: str = "last", ax: Axes | None = None,
+                            alpha: float = 0.05) -> Figure:
+    """Heatmap of each method's seed-mean difference to CE per cell, annotated, centred at 0, clean
+    cells first; marks where the within-cell test separates the method from CE (see `significance_marks`)."""
     diff, base, reference = difference_to_reference(results, metric)
     ref_name = display_name(reference)
+    marks = significance_marks(results, metric, reference, alpha).reindex(index=diff.index, columns=diff.columns)
+    marks = marks.fillna("")
+    one_dataset = diff.index[0].dataset if len({cell.dataset for cell in diff.index}) == 1 else None
     frame = diff.copy()
-    frame.index = [f"{cell.label()}  [{'–' if math.isnan(v) else f'{v:.1f}'}]" for cell, v in zip(diff.index, base)]
+    frame.index = [f"{cell_title(cell, with_dataset=one_dataset is None)}  [{'–' if math.isnan(v) else f'{v:.1f}'}]"
+                   for cell, v in zip(diff.index, base)]
     frame.columns = [display_name(m) for m in diff.columns]
+    annotations = np.array([["" if math.isnan(v) else f"{v:+.1f}{mark}" for v, mark in zip(values, row_marks)]
+                            for values, row_marks in zip(diff.to_numpy(float), marks.to_numpy(str))], dtype=object)
     label_width = 0.05 * max(len(label) for label in frame.index)  # inches, at 6.5 pt
     width = min(TEXT_WIDTH, max(COLUMN_WIDTH, label_width + 0.45 * frame.shape[1] + 0.8))
     own = ax is None
-    fig, ax = _axes_figure(ax, width, 0.2 * len(frame) + 1.5)
+    fig, ax = _axes_figure(ax, width, 0.2 * len(frame) + 1.2)
     values = diff.to_numpy(dtype=float)
     limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     with _drawing(fig, own):
         # symmetric limits centre the diverging map at 0 (seaborn's `center` adds nothing here)
-        sns.heatmap(frame, ax=ax, cmap="RdBu", vmin=-limit, vmax=limit, mask=frame.isna(), annot=True,
-                    fmt="+.1f", annot_kws={"size": 5.5}, linewidths=0.5, linecolor="white",
+        sns.heatmap(frame, ax=ax, cmap="RdBu", vmin=-limit, vmax=limit, mask=frame.isna(), annot=annotations,
+                    fmt="", annot_kws={"size": 5.5}, linewidths=0.5, linecolor="white",
                     cbar_kws={"label": "Δ accuracy (points)", "shrink": 0.8, "pad": 0.02})
         ax.set_facecolor("0.92")  # cells where a method (or the reference) has no finished run
         ax.tick_params(length=0)
         ax.set_xticklabels(ax.get_xticklabels(), rotation=35, ha="right")
-        title = (f"{METRIC_LABELS[metric]} acc. minus {ref_name} (seed means)\n"
-                 f"[ ]: {ref_name} acc.; grey: not run or all failed")
-        if reference != baseline_method():
-            title += f"\n{display_name(baseline_method())} has no finished run: reference is {ref_name}"
-        ax.set_title(title)
+        where = f"{dataset_title(one_dataset)}: " if one_dataset else ""
+        ax.set_title(f"{where}{METRIC_LABELS[metric]} acc. − {ref_name}")
+    caption = (f"{METRIC_LABELS[metric]} test accuracy of each method minus {ref_name}'s, in points, per cell "
+               f"(difference of seed means); [ ]: {ref_name}'s own accuracy (%). Cells are listed clean "
+               f"({LAMBDA} = 0) first, then by noise model, noise rate {LAMBDA} and imbalance ratio {RHO}. "
+               f"{SIGNIFICANT_MARK}: the method differs from {ref_name} in that cell by a paired t-test over seeds "
+               "(paired on data seed and training seed; Welch's t-test where fewer than 3 seeds pair up), "
+               f"Holm-corrected over the methods compared with {ref_name} in the cell, α = {alpha:g} (the "
+               f"within-cell family of the stats report); {CONSTANT_MARK}: the difference is the same on every "
+               f"seed, so the test is degenerate and the difference certain; unmarked: not significant, or fewer "
+               f"than 3 seeds. Grey: not run or every run failed.")
+    if reference != baseline_method():
+        caption += f" {display_name(baseline_method())} has no finished run: the reference is {ref_name}."
+    _set_caption(fig, caption)
     return fig
 
 
@@ -357,13 +531,18 @@ def plot_critical_difference(results: Results, metric: str = "last", alpha: floa
         for label in artists["labels"]:
             label.set_color("0.1")  # the light palette shades are unreadable as text; elbows keep the colour
         _draw_cd_bar(ax, cd, len(ranks))
-        ax.set_title(f"Average rank of {METRIC_LABELS[metric]} acc. (1 = best); k = {len(ranks)}, N = {n_complete} "
-                     f"complete cells of {n_cells}.\nBars join methods not significantly different by Wilcoxon\n"
-                     f"signed-rank + Holm over all {len(ranks) * (len(ranks) - 1) // 2} pairs (α = {alpha:g}); "
-                     f"Nemenyi\nCD = {cd:.2f} shown for reference only")
+        datasets = {cell.dataset for cell in results.cells()}
+        where = f"{dataset_title(datasets.pop())}: a" if len(datasets) == 1 else "A"
+        ax.set_title(f"{where}verage rank, {METRIC_LABELS[metric]} acc.")
         if own:  # height to fit the crossbars and label rows the diagram needed
             low, high = ax.get_ylim()
             fig.set_size_inches(COLUMN_WIDTH, 0.45 + 0.12 * (high - low))
+    k = len(ranks)
+    _set_caption(fig, f"Average rank of each method's {METRIC_LABELS[metric]} test accuracy (seed mean per cell; "
+                      f"1 = best) over the N = {n_complete} cells of {n_cells} where every method finished; "
+                      f"k = {k} methods. Bars join methods that the Wilcoxon signed-rank test over cells, "
+                      f"Holm-corrected over all {k * (k - 1) // 2} pairs, does not separate at α = {alpha:g}. "
+                      f"The Nemenyi critical difference CD = {cd:.2f} is drawn for reference only.")
     return fig
 
 
@@ -418,13 +597,16 @@ def iteration_cost(results: Results) -> pd.DataFrame:
     return table
 
 
-def _cost_title(table: pd.DataFrame) -> str:
-    title = "Median s / iteration (log scale); ×: ratio to " + display_name(_reference(table["method"]))
+def _cost_caption(table: pd.DataFrame) -> str:
+    reference = display_name(_reference(table["method"]))
+    caption = ("Median time per training iteration of each method (log scale), over its finished runs "
+               f"({_n_range(table['n'])}) of each dataset; ×: ratio to {reference} on the same dataset. Timings "
+               "come from solo runs where a method has any on that dataset.")
     if table["packed"].all():
-        return title + "\nall timings from packed runs (device shared): compare with care"
+        return caption + " All timings come from packed runs (several runs sharing a device): compare with care."
     if table["packed"].any():
-        return title + "\nhatched: timed in packed runs only (device shared), inflated"
-    return title
+        return caption + " Hatched: timed in packed runs only (several runs sharing a device), so inflated."
+    return caption
 
 
 def plot_iteration_cost(results: Results) -> Figure:
@@ -448,16 +630,17 @@ def plot_iteration_cost(results: Results) -> Figure:
                 if not math.isnan(value):
                     ax.text(value * 1.12, yi, f"×{ratio:.1f}", va="center", fontsize=6)
             ax.set_xscale("log")
-            _plain_log_axis(ax.xaxis)
             low, high = np.nanmin(rows["median"]), np.nanmax(rows["median"])
             ax.set_xlim(low / 2.5, high * 3.5)
+            _time_log_axis(ax.xaxis)
             ax.set_yticks(y, [display_name(m) for m in methods])
             ax.set_ylim(len(methods) - 0.5, -0.5)  # listing order top-down (idempotent on shared axes)
-            ax.set_xlabel("seconds per iteration")
+            ax.set_xlabel("time per iteration (median)")
             if len(datasets) > 1:
-                ax.set_title(dataset)
+                ax.set_title(dataset_title(dataset))
         sns.despine(fig)
-        fig.suptitle(_cost_title(table))
+        fig.suptitle("Time per iteration" if len(datasets) > 1 else f"{dataset_title(datasets[0])}: time per iteration")
+    _set_caption(fig, _cost_caption(table))
     return fig
 
 
@@ -508,16 +691,24 @@ def plot_accuracy_vs_time(results: Results, metric: str = "last", cell: Cell | N
                         mfc="white" if row["packed"] else palette[method], mew=1.0)
         if table["time"].max() > 10 * table["time"].min():
             ax.set_xscale("log")
-            _plain_log_axis(ax.xaxis)
-        ax.set_xlabel("total training time (s, median over seeds)")
+            _time_log_axis(ax.xaxis)
+            ax.set_xlabel("total training time (median)")
+        else:
+            ax.set_xlabel("total training time (s, median)")
         ax.set_ylabel(f"{METRIC_LABELS[metric]} acc. (%)")
         ax.grid(lw=0.3, alpha=0.5)
         sns.despine(ax=ax)
-        notes = ["dashed: Pareto front", f"bars: ±1 std ({_n_range(table['n'])})" if table["n"].max() > 1
-                 else "n=1", "hollow: packed runs" if table["packed"].any() else ""]
-        ax.set_title(f"{cell.label()}: accuracy vs training time\n" + "; ".join(n for n in notes if n))
+        ax.set_title(cell_title(cell))
         front_handle = Line2D([], [], ls="--", color="0.5", label="Pareto front")
         _method_legend(fig, list(table.index), [front_handle], ax=None if own else ax)
+    spread = (f"error bars: ±1 std over seeds ({_n_range(table['n'])})" if table["n"].max() > 1
+              else "one seed per method (n=1)")
+    caption = (f"{METRIC_LABELS[metric]} test accuracy (%, seed mean) against the median total training time of "
+               f"each method in {cell_title(cell)}; {spread}; dashed: the Pareto front (no other method is both "
+               "faster and more accurate).")
+    if table["packed"].any():
+        caption += " Hollow markers: timed in packed runs only (several runs sharing a device), so inflated."
+    _set_caption(fig, caption)
     return fig
 
 
@@ -588,10 +779,12 @@ def plot_training_curves(results: Results, cell: Cell | None = None, ax: Axes | 
         ax.set_ylabel("test accuracy (%)")
         ax.grid(lw=0.3, alpha=0.5)
         sns.despine(ax=ax)
-        ax.set_title(f"{cell.label()}: test accuracy per epoch\nband: {BAND} ({_n_range(data['n'])})")
+        ax.set_title(cell_title(cell))
         marks = [Line2D([], [], ls="", marker="o", ms=2.5, color="0.6", mec="black", mew=0.4, label="last"),
                  Line2D([], [], ls="", marker="*", ms=6, color="0.6", mec="black", mew=0.4, label="best (of mean)")]
         _method_legend(fig, methods, marks, ax=None if own else ax)
+    _set_caption(fig, f"Test accuracy (%) per epoch in {cell_title(cell)}: seed mean per method, band {BAND} "
+                      f"({_n_range(data['n'])}); circle: last epoch, star: best epoch of the mean curve.")
     return fig
 
 
@@ -639,9 +832,11 @@ def plot_diagnostics(results: Results, cell: Cell | None = None) -> Figure:
         for ax in axes.flat[len(panels):]:
             ax.set_visible(False)
         sns.despine(fig)
-        fig.suptitle(f"{cell.label()}: method diagnostics per epoch (seed means)")
+        fig.suptitle(cell_title(cell))
         nets = [Line2D([], [], color="0.3", label="net A"), Line2D([], [], color="0.3", ls="--", label="net B")]
         _method_legend(fig, methods, nets if paired else None, ncol=3 if width == COLUMN_WIDTH else 6)
+    _set_caption(fig, f"Per-epoch diagnostics the methods report in {cell_title(cell)} (seed means)"
+                      + ("; solid and dashed: DivideMix's two networks." if paired else "."))
     return fig
 
 
@@ -675,7 +870,9 @@ def _check(results: Results, fmt: str, metric: str) -> None:
 def make_plots(results: Results, *, fmt: str = "png", metric: str = "last", cell: Cell | None = None) -> PlotReport:
     """Draw every figure kind under `results.root / "plots"`; return what was written and skipped.
 
-    A skipped figure's stale file from an earlier call is removed, so the folder never shows a
+    Each figure gets a short title; what it leaves out (spread, n, tests, marks) goes to its caption,
+    written beside it as `<stem>.caption.txt` (plain text, one paragraph, for the paper's caption).
+    A skipped figure's stale file (and caption) from an earlier call is removed, so the folder never shows a
     figure these results no longer support.
     """
     _check(results, fmt, metric)
@@ -684,15 +881,19 @@ def make_plots(results: Results, *, fmt: str = "png", metric: str = "last", cell
     out.mkdir(parents=True, exist_ok=True)
     report = PlotReport()
     for kind, stem, draw in _jobs(results, metric, cell):
-        path = out / f"{stem}.{fmt}"
+        path, caption_path = out / f"{stem}.{fmt}", out / f"{stem}{CAPTION_SUFFIX}"
         try:
             fig = draw()
         except SkipPlot as why:
             report.skipped.setdefault(kind, str(why))
             path.unlink(missing_ok=True)
+            caption_path.unlink(missing_ok=True)
             log.info("plots: skipped %s: %s", stem, why)
             continue
+        caption = figure_caption(fig)
         report.written.setdefault(kind, []).append(save_figure(fig, path))
+        caption_path.write_text(caption + "\n", encoding="utf-8")
+        report.captions.setdefault(kind, []).append(caption_path)
     return report
 
 

@@ -1,12 +1,57 @@
 """How methods are named, ordered and coloured in every table and plot: read from the method
 registry (each method declares `display_name`, `colour`, `order` and `family` on its class).
 Methods a results folder holds but the registry no longer knows keep their own name, come
-last, and get colours from a spare palette."""
+last, and get colours from a spare palette.
+
+Datasets, noise models and protocol parameters get readable names here too: datasets from the
+titles the paper layouts print (`bench.grid.layout.DATASET_TITLES`), noise models from
+`NOISE_TITLES` (the noise registry declares no display name; a test keeps the two in step), and
+the parameters as the tables' headers write them: ρ for the imbalance ratio, λ for the noise rate.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bench.grid.layout import DATASET_TITLES, Cell
 from methods import METHODS
+
+#: protocol parameters as the tables' headers print them
+RHO = "ρ"  # imbalance ratio (largest / smallest class)
+LAMBDA = "λ"  # noise rate
+
+#: readable names of the noise models of `noisytail_datasets.noise.NOISE_MODELS` ("none" = clean)
+NOISE_TITLES = {
+    "none": "clean", "sym": "symmetric", "sym-excl": "symmetric (excl.)", "asym": "asymmetric",
+    "flip": "pair flip", "lt-prior": "long-tail prior",
+    "human-aggre": "CIFAR-10N aggregate", "human-rand1": "CIFAR-10N random 1", "human-rand2": "CIFAR-10N random 2",
+    "human-rand3": "CIFAR-10N random 3", "human-worst": "CIFAR-10N worst", "human-noisy": "CIFAR-100N noisy",
+}
+
+
+#: titles of the registered datasets that no paper layout prints
+EXTRA_DATASET_TITLES = {"random-cifar": "random CIFAR-shaped data"}
+
+
+def dataset_title(dataset: str) -> str:
+    """'cifar10' -> 'CIFAR-10' (the name itself for a dataset nothing titles)."""
+    return DATASET_TITLES.get(dataset) or EXTRA_DATASET_TITLES.get(dataset, dataset)
+
+
+def noise_title(noise: str) -> str:
+    """'lt-prior' -> 'long-tail prior', 'none' -> 'clean' (the name itself for an unknown model)."""
+    return NOISE_TITLES.get(noise, noise)
+
+
+def setting_title(noise: str, noise_rate: float) -> str:
+    """The noise part of a cell: 'clean' or e.g. 'long-tail prior λ=0.3'."""
+    return noise_title("none") if noise == "none" else f"{noise_title(noise)} {LAMBDA}={noise_rate:g}"
+
+
+def cell_title(cell: Cell, with_dataset: bool = True) -> str:
+    """A cell for a figure: e.g. 'CIFAR-10, ρ=100, long-tail prior λ=0.3' or 'CIFAR-10, ρ=10, clean'
+    (without the dataset where the figure names it once)."""
+    parts = [f"{RHO}={cell.imbalance:g}", setting_title(cell.noise, cell.noise_rate)]
+    return ", ".join([dataset_title(cell.dataset), *parts] if with_dataset else parts)
 
 
 def method_order(methods: Iterable[str]) -> list[str]:

@@ -7,6 +7,15 @@ best value per column and metric is bold, ties decided on the displayed (rounded
 `reference=True` every method gets a "paper" row (the published number, with ⚠ notes where
 `specs/reference_results.md` flags a defect) and a "Δ" row (ours − paper).
 
+A † on one of our numbers marks a method that differs from the reference method (the registry's
+baseline when it is in the table, else the first method listed) in that column, with the tests of
+`analysis.stats`: in a cell column, its within-cell test over seeds (`compare_seeds`: paired t-test
+on the runs paired by (data seed, train seed), Welch's t-test when too few pair up, or a certain
+constant Δ) with Holm over the methods compared with the reference in that column and metric, as
+`within_cells` does per cell; in an Avg column, its primary family across cells (`versus_reference`:
+Wilcoxon signed-rank over the averaged cells' seed means, Holm over the methods with that Avg).
+No † where the test cannot run (fewer than `MIN_SEEDS` seeds, missing cells) or on the reference.
+
 A column may show another measure than top-1 on the main test set (`Column.measure`: top-5, the
 ImageNet test set of mini-WebVision, …): ours is read from the epochs table at the epoch the
 metric picks (for Best, the epoch of the highest top-1 test accuracy, one selection for all the
@@ -26,12 +35,15 @@ import pandas as pd
 from analysis.layouts import Column, Layout, get_layout, paper_title
 from analysis.reference import Published, defects_for, lookup, published_time_ms, table_methods
 from analysis.results import CELL_KEYS, METRIC_LABELS, Cell, Results, in_cell, is_top1, metric_column
-from analysis.style import display_name
+from analysis.stats import CONSTANT, MIN_SEEDS, compare_seeds, holm, versus_reference
+from analysis.style import baseline_method, display_name, method_order
 from bench.core.errors import UsageError
 from bench.grid.layout import MEASURES
 from bench.grid.presets import VARIANTS
 
 FORMATS = ("md", "latex", "csv")
+#: the significance mark of a number that differs from the reference method's (see the module doc)
+DAGGER = "†"
 
 
 @dataclass
@@ -47,6 +59,9 @@ class Entry:
     status: str = "ok"  # ok | not run | failed | paper | avg | time | missing
     notes: tuple[int, ...] = ()  # footnote numbers
     bold: bool = False
+    significant: bool = False  # † : differs from the reference method (Holm-adjusted, see the module doc)
+    sig_test: str = ""  # the test behind `significant` ("" where none ran)
+    p_holm: float = math.nan  # its Holm-adjusted p (NaN where none ran, or for a certain constant Δ)
 
 
 @dataclass
@@ -63,14 +78,17 @@ class Table:
     footnotes: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)  # per column: cell | avg | time
     columns: list[Column | None] = field(default_factory=list)
+    sig_reference: str | None = None  # the method † compares against (None: fewer than 2 methods)
+    alpha: float = 0.05
 
 
 # ------------------------------------------------------------------------------------ build
 
 
 def build_table(results: Results, layout_name: str = "grid", metric: str | None = None,
-                reference: bool = False) -> Table:
-    """Lay out `results` as `layout_name`; `metric` overrides the layout's metric sub-rows."""
+                reference: bool = False, alpha: float = 0.05) -> Table:
+    """Lay out `results` as `layout_name`; `metric` overrides the layout's metric sub-rows; `alpha` is
+    the level of the † marks."""
     layout = get_layout(layout_name, results)
     metrics = (metric,) if metric else layout.metrics
     for m in metrics:
@@ -80,7 +98,7 @@ def build_table(results: Results, layout_name: str = "grid", metric: str | None 
                          "published counterpart")
     runs = _runs_in(results, layout)
     methods = [m for m in results.methods() if m in set(runs["method"])]
-    builder = _Builder(layout, metrics, reference, runs, results)
+    builder = _Builder(layout, metrics, reference, runs, results, alpha)
     for method in methods:
         for m in metrics:
             builder.add_method_rows(method, m)
@@ -104,9 +122,11 @@ class _Builder:
     """Accumulates rows; computes Avg, bolding and footnotes at the end."""
 
     def __init__(self, layout: Layout, metrics: tuple[str, ...], reference: bool, runs: pd.DataFrame,
-                 results: Results) -> None:
+                 results: Results, alpha: float = 0.05) -> None:
         self.layout, self.metrics, self.reference, self.runs = layout, metrics, reference, runs
-        self.results = results
+        self.results, self.alpha = results, alpha
+        #: (metric, column index) -> method -> its values keyed by (data seed, train seed), for the † tests
+        self.seeds: dict[tuple[str, int], dict[str, pd.Series]] = {}
         self.rows: list[tuple[str, str, str]] = []
         self.entries: list[list[Entry]] = []
         self.footnotes: list[str] = []
@@ -143,8 +163,8 @@ class _Builder:
     # -- one method × metric: ours, then (with reference) paper and Δ
     def add_method_rows(self, method: str, metric: str) -> None:
         mine = self.runs[self.runs["method"] == method]
-        ours = [self._ours(mine, col, metric) if kind == "cell" else None
-                for kind, col in zip(self.kinds, self.columns)]
+        ours = [self._ours(mine, col, metric, (method, j)) if kind == "cell" else None
+                for j, (kind, col) in enumerate(zip(self.kinds, self.columns))]
         if self.layout.time_column:
             ours[0] = self._time(mine)
         self._fill_averages(ours)
@@ -158,7 +178,7 @@ class _Builder:
             self.rows.append((method, metric, "Δ"))
             self.entries.append([_delta(o, p, self.layout.decimals) for o, p in zip(ours, paper)])
 
-    def _ours(self, mine: pd.DataFrame, col: Column, metric: str) -> Entry:
+    def _ours(self, mine: pd.DataFrame, col: Column, metric: str, slot: tuple[str, int]) -> Entry:
         here = in_cell(mine, col.cell)
         if col.backbone:
             here = here[here["backbone"] == col.backbone]
@@ -179,6 +199,8 @@ class _Builder:
         if done.empty:
             reason = next((e for e in failed["error"] if e), "no result")
             return Entry(f"failed: {_short(reason)}", status="failed", n_failed=len(failed))
+        keys = finished.loc[done.index, ["data_seed", "seed"]]
+        self.seeds.setdefault((metric, slot[1]), {})[slot[0]] = done.groupby([keys["data_seed"], keys["seed"]]).mean()
         mean, std, n = float(done.mean()), float(done.std(ddof=1)) if len(done) > 1 else math.nan, len(done)
         return Entry("", value=mean, mean=mean, std=std, n=n, n_failed=len(failed))
 
@@ -265,15 +287,65 @@ class _Builder:
                 if not entry.text:
                     entry.text = _number_text(entry, decimals, n_max if key[2] == "ours" else 0)
         self._bold()
+        sig_reference = _sig_reference(methods)
+        if sig_reference is not None:
+            self._significance(sig_reference)
         if self.layout.paper and self.reference:
             for method in methods:
                 names = self.layout.paper_names.get(method, ())
                 for name in names[:1]:
                     for text in defects_for(self.layout.paper, self.layout.table, name, None, avg=True):
                         self.note(text)
-        caption = self._caption(results, methods, n_max)
+        caption = self._caption(results, methods, n_max, sig_reference)
         return Table(self.layout, self.metrics, self.reference, self.headers, self.rows, self.entries, caption,
-                     self.footnotes, self.kinds, self.columns)
+                     self.footnotes, self.kinds, self.columns, sig_reference, self.alpha)
+
+    def _significance(self, reference: str) -> None:
+        """Set the † of every "ours" entry: per cell column and metric, each method's within-cell test
+        against `reference` (`compare_seeds`) with Holm over the methods tested in that column, as
+        `stats.within_cells` does per cell; per Avg column, `stats.versus_reference` over its cells."""
+        for m in self.metrics:
+            ours = {key[0]: row for key, row in zip(self.rows, self.entries) if key[1] == m and key[2] == "ours"}
+            if reference not in ours:
+                continue
+            for j, kind in enumerate(self.kinds):
+                if kind == "cell":
+                    self._cell_marks(ours, reference, self.seeds.get((m, j), {}), j)
+                elif kind == "avg":
+                    self._avg_marks(ours, reference, j)
+
+    def _cell_marks(self, ours: dict[str, list[Entry]], reference: str, seeds: dict[str, pd.Series], j: int) -> None:
+        if reference not in seeds:
+            return
+        tested = {method: compare_seeds(values, seeds[reference], self.alpha)
+                  for method, values in seeds.items() if method != reference}
+        names = list(tested)
+        adjusted, reject = holm([tested[name].p for name in names], self.alpha)
+        for name, p_holm, rej in zip(names, adjusted, reject):
+            entry, comp = ours[name][j], tested[name]
+            if comp.test == CONSTANT:  # the same non-zero Δ on every seed: certain, outside the Holm family
+                entry.significant, entry.sig_test = True, CONSTANT
+            elif not math.isnan(p_holm):
+                entry.significant, entry.sig_test, entry.p_holm = bool(rej), comp.test, float(p_holm)
+
+    def _avg_marks(self, ours: dict[str, list[Entry]], reference: str, j: int) -> None:
+        members = self._avg_members(j)
+        complete = {method: [row[i].mean for i in members] for method, row in ours.items()
+                    if row[j].status == "avg" and all(not math.isnan(row[i].mean) for i in members)}
+        if reference not in complete or len(complete) < 2 or len(members) < 2:
+            return
+        matrix = pd.DataFrame(complete)
+        family = versus_reference(matrix, reference, self.alpha)
+        for method, p_holm, rej in zip(family["method"], family["p_holm"], family["significant"]):
+            entry = ours[method][j]
+            entry.significant, entry.sig_test, entry.p_holm = bool(rej), "Wilcoxon over cells", float(p_holm)
+
+    def _avg_members(self, j: int) -> list[int]:
+        """The cell columns an Avg column averages (see `_fill_averages`)."""
+        if self.layout.avg == "all":
+            return [i for i, k in enumerate(self.kinds) if k == "cell"]
+        start = max((i + 1 for i in range(j) if self.kinds[i] == "avg"), default=0)
+        return [i for i in range(start, j) if self.kinds[i] == "cell" and self.headers[i][0] == self.headers[j][0]]
 
     def _bold(self) -> None:
         decimals = self.layout.decimals
@@ -289,7 +361,7 @@ class _Builder:
                 for e in slots:
                     e.bold = round(e.value, decimals) == best
 
-    def _caption(self, results: Results, methods: list[str], n_max: int) -> str:
+    def _caption(self, results: Results, methods: list[str], n_max: int, sig_reference: str | None) -> str:
         layout = self.layout
         n_values = sorted({e.n for row, key in zip(self.entries, self.rows) if key[2] == "ours"
                            for e, k in zip(row, self.kinds) if k == "cell" and e.n})
@@ -313,6 +385,8 @@ class _Builder:
             parts.append("Avg: mean of the row's cells, '–' when one is missing.")
         if layout.time_column:
             parts.append("ms/iter: median wall-clock per training iteration of our runs (device in the runs table).")
+        if sig_reference is not None:
+            parts.append(self._dagger_sentence(sig_reference, n_max))
         missing = _missing_summary(self.rows, self.entries, self.headers, self.kinds)
         if missing:
             parts.append(missing)
@@ -332,6 +406,35 @@ class _Builder:
                 if rest:
                     parts.append(f"Rows of Table {average.table} without a run here: {', '.join(rest)}.")
         return " ".join(parts)
+
+    def _dagger_sentence(self, reference: str, n_max: int) -> str:
+        """What † means: test, correction, level and reference (and why no cell has one, if so)."""
+        ref = _name(reference)
+        text = (f"{DAGGER}: differs from {ref} (reference) at α = {self.alpha:g}: in a cell, paired t-test over seeds "
+                f"(Welch's t-test when fewer than {MIN_SEEDS} seeds pair up, or certain when every seed differs by "
+                f"the same amount) with Holm over the methods compared with {ref} in that column, which needs "
+                f"≥ {MIN_SEEDS} seeds of both methods")
+        if not _tested(self.entries, self.rows, self.kinds):
+            why = (f"the runs have at most {n_max} seed{'s' * (n_max != 1)} per cell" if n_max < MIN_SEEDS
+                   else f"no cell has ≥ {MIN_SEEDS} seeds of {ref} and of another method")
+            text += f", so no cell has a mark here ({why})"
+        if self.layout.avg:
+            text += f"; in Avg, Wilcoxon signed-rank over the averaged cells' means with Holm over the methods vs {ref}"
+        return text + "."
+
+
+def _tested(entries: list[list[Entry]], rows: list[tuple[str, str, str]], kinds: list[str]) -> bool:
+    """Whether any cell column of "ours" ran a † test."""
+    return any(e.sig_test for row, key in zip(entries, rows) if key[2] == "ours"
+               for e, kind in zip(row, kinds) if kind == "cell")
+
+
+def _sig_reference(methods: list[str]) -> str | None:
+    """The method † compares against: the registry's baseline if in the table, else the first method
+    listed (the rule of the plots' reference); None with fewer than two methods."""
+    if len(methods) < 2:
+        return None
+    return baseline_method() if baseline_method() in methods else method_order(methods)[0]
 
 
 def _without_run(paper: str | None, table: int, names: dict[str, tuple[str, ...]], methods: list[str]) -> list[str]:
@@ -425,10 +528,12 @@ def _display_rows(table: Table) -> list[tuple[str, str, str]]:
 
 
 def _marks(entry: Entry, style: str) -> str:
+    """The † of a significant difference, then the footnote numbers."""
+    dagger = (DAGGER if style == "md" else r"$^\dagger$") if entry.significant else ""
     if not entry.notes:
-        return ""
+        return dagger
     numbers = ",".join(str(n) for n in entry.notes)
-    return f" ⚠{numbers}" if style == "md" else f"\\textsuperscript{{{numbers}}}"
+    return dagger + (f" ⚠{numbers}" if style == "md" else f"\\textsuperscript{{{numbers}}}")
 
 
 def to_markdown(table: Table) -> str:
@@ -450,7 +555,7 @@ _LATEX_SUBS = [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"
                ("ρ", r"$\rho$"), ("λ", r"$\lambda$"), ("μ", r"$\mu$"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"),
                ("−", r"$-$"), ("–", "--"), ("…", r"\dots{}"), ("×", r"$\times$"), ("♯", r"$\sharp$"),
                ("θ", r"$\theta$"), ("∗", r"$^{*}$"), ("†", r"$^{\dagger}$"), ("≈", r"$\approx$"),
-               ("✓", r"$\checkmark$"), ("✗", r"$\times$"), ("⚠", "")]
+               ("✓", r"$\checkmark$"), ("✗", r"$\times$"), ("⚠", ""), ("α", r"$\alpha$"), ("≥", r"$\geq$")]
 
 
 def latex_escape(text: str) -> str:
@@ -519,7 +624,8 @@ def _row_spans(table: Table) -> list[int]:
 
 
 def to_frame(table: Table) -> pd.DataFrame:
-    """The table in long form: one row per (method, metric, source, column)."""
+    """The table in long form: one row per (method, metric, source, column). The † is its own
+    column (`significant`, with `sig_test`, `p_holm` and `sig_reference`), never part of `text`."""
     records = []
     for (method, metric, source), row in zip(table.rows, table.entries):
         for (group, label), kind, col, e in zip(table.headers, table.kinds, table.columns, row):
@@ -531,7 +637,8 @@ def to_frame(table: Table) -> pd.DataFrame:
                 "noise": cell.noise if cell else "", "noise_rate": cell.noise_rate if cell else math.nan,
                 "measure": col.measure if col is not None else "", "backbone": col.backbone if col is not None else "",
                 "mean": e.mean, "std": e.std, "n": e.n, "n_failed": e.n_failed, "status": e.status,
-                "text": e.text, "bold": e.bold,
+                "text": e.text, "bold": e.bold, "significant": e.significant, "sig_test": e.sig_test,
+                "p_holm": e.p_holm, "sig_reference": table.sig_reference or "",
                 "notes": json.dumps([table.footnotes[i - 1] for i in e.notes]) if e.notes else "",
             })
     return pd.DataFrame(records)

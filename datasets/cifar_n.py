@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import io
-import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 from bench.core.errors import UsageError
 
 from . import locate
+from .safe_pickle import load_arrays
 
 REPO_URL = "https://github.com/UCSC-REAL/cifar-10-100n"
 REPO_SUBDIR = Path("cifar-10-100n") / "data"  # where a clone of the repository keeps the files
@@ -114,41 +114,6 @@ def find_label_file(dataset: str, data_root: str | None) -> Path:
                      f"or set ${locate.ENV_VAR}; --download does not fetch it")
 
 
-def _reconstruct_function():
-    try:  # NumPy >= 2 writes numpy._core; numpy.core still resolves there but warns
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # NumPy 1.x
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
-
-
-@functools.cache
-def _allowed_globals() -> dict[tuple[str, str], object]:
-    import codecs
-
-    rebuild = _reconstruct_function()
-    return {
-        ("numpy.core.multiarray", "_reconstruct"): rebuild,
-        ("numpy._core.multiarray", "_reconstruct"): rebuild,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): codecs.encode,
-    }
-
-
-class _ArrayDictUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and NumPy arrays only: any other global or a tensor storage is refused."""
-
-    def find_class(self, module: str, name: str):
-        allowed = _allowed_globals()
-        if (module, name) not in allowed:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
-        return allowed[(module, name)]
-
-    def persistent_load(self, pid):
-        raise pickle.UnpicklingError("tensor storages are not expected (NumPy arrays only)")
-
-
 def read_label_file(path: Path) -> dict:
     """The dict inside a torch.save zip archive of NumPy arrays/lists, unpickled without running foreign code."""
     try:
@@ -161,7 +126,7 @@ def read_label_file(path: Path) -> dict:
     except zipfile.BadZipFile:
         raise UsageError(f"{path} is not a torch.save zip archive; use data/{path.name} from {REPO_URL}") from None
     try:
-        content = _ArrayDictUnpickler(io.BytesIO(raw), encoding="latin1").load()
+        content = load_arrays(io.BytesIO(raw), encoding="latin1")
     except Exception as err:  # refused global, truncated pickle, ...
         raise UsageError(f"{path} could not be read safely ({err}); "
                          f"use the unmodified data/{path.name} from {REPO_URL}") from None

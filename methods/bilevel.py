@@ -25,6 +25,23 @@ the buffers, so only the actual step updates the real model's statistics (MW-Net
 methods.md §5.3). ``bn="real"`` lets the look-ahead forwards update the real buffers, as the
 `higher`-based Dynamic Loss code probably does (§10.5).
 
+**Two routes to the same meta gradient** (`meta_grad`, a hyperparameter of the methods that take it,
+so part of the run config and id). ``"unrolled"`` is the reference: g is computed with its graph
+and the meta loss is differentiated back through it (a second-order backward through the network).
+``"jvp"`` is exact too when φ acts only through the loss head L(z, φ) on the training logits z
+(MW-Net, GDW, FaMUS, Dynamic Loss): g(φ) = J_θ zᵀ·∂L/∂z(φ) and the virtual step is linear in g,
+so with w = ∂L_meta/∂g (a first-order backward through the meta forward, the virtual step's
+momentum and weight decay included) the chain rule gives
+
+    dL_meta/dφ = ∂/∂φ ⟨∂L/∂z(φ), u⟩,   u = J_θ z · w   (one forward-mode Jacobian-vector product),
+
+so no second-order graph through the network is ever built: g is a detached leaf, u comes from
+a forward-mode (dual-tensor) pass of the training forward (the same input, so the same BatchNorm batch statistics,
+on copies of the running statistics whatever `bn` says), and the last derivative runs through the
+loss head only (logit space). A parameter whose virtual gradient is a constant of the meta
+gradient (FaMUS's off layers, `first_order`) gets no tangent. Dropout would draw other masks in
+the JVP forward, so a backbone with active dropout is refused on this route.
+
 All per-sample losses and weights stay fp32; the meta step is eager (torch.compile cannot do
 double backward, performance.md §2.3).
 """
@@ -35,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -43,6 +61,8 @@ from bench.core.hparams import Rule
 from methods.base import Images, Method, MethodContext
 
 BN_MODES = ("scratch", "real")
+#: how the meta gradient is computed (module docstring); "jvp" is the default where it is exact
+META_GRADS = ("jvp", "unrolled")
 
 
 @dataclass(frozen=True)
@@ -116,6 +136,16 @@ def fast_weights(
     return fast
 
 
+def _parameter_sets(params: Mapping[str, Tensor], second_order: Collection[str] | None,
+                    first_order: Collection[str]) -> tuple[list[str], list[str]]:
+    """(second-order names, first-order names) in `params` order; `second_order=None`: all of them."""
+    chosen = set(params) if second_order is None else set(second_order)
+    unknown = (chosen | set(first_order)) - set(params)
+    if unknown:
+        raise KeyError(f"look_ahead: no parameters named {sorted(unknown)}")
+    return [n for n in params if n in chosen], [n for n in params if n in set(first_order) and n not in chosen]
+
+
 def look_ahead(
     params: Mapping[str, Tensor],
     loss: Tensor,
@@ -133,14 +163,96 @@ def look_ahead(
     `buffers` are the momentum buffers of `rule`. Methods that must see every gradient before
     choosing the sets (FaMUS) call `virtual_gradients` and `fast_weights` themselves.
     """
-    chosen = set(params) if second_order is None else set(second_order)
-    second = [n for n in params if n in chosen]
-    first = [n for n in params if n in set(first_order) and n not in chosen]
-    unknown = (chosen | set(first_order)) - set(params)
-    if unknown:
-        raise KeyError(f"look_ahead: no parameters named {sorted(unknown)}")
+    second, first = _parameter_sets(params, second_order, first_order)
     grads = virtual_gradients(params, loss, second + first, create_graph=bool(second))
     return fast_weights(params, grads, lr, rule, buffers, constant=first), grads
+
+
+@dataclass
+class LookAhead:
+    """A virtual step as the meta step needs it: the fast weights θ̂ and the virtual gradients g.
+
+    On the unrolled route g and θ̂ carry the second-order graph to φ. On the jvp route
+    (`look_ahead_jvp`) the g of `tangent_names` are detached leaves that θ̂ is built from, and
+    the step also keeps the training forward's input `x` and `head_grad` = ∂L/∂z (attached to φ
+    through the loss head only); `meta_gradients_of` turns them into the meta gradient."""
+
+    fast: dict[str, Tensor]
+    grads: dict[str, Tensor]
+    x: Tensor | None = None
+    head_grad: Tensor | None = None
+    tangent_names: tuple[str, ...] = ()
+
+    @property
+    def route(self) -> str:
+        return "unrolled" if self.head_grad is None else "jvp"
+
+
+def head_gradients(
+    params: Mapping[str, Tensor], loss: Tensor, logits: Tensor, names: Collection[str], leaves: Collection[str] = (),
+) -> tuple[dict[str, Tensor], Tensor]:
+    """(g, ∂loss/∂logits) for the jvp route: ∂loss/∂logits with its graph through the loss head, and
+    g = J_θ logitsᵀ·∂loss/∂logits for each of `names`, detached (zeros where unused); the entries of
+    `leaves` are made leaves that require grad. The training forward's graph is kept (the actual
+    step may reuse it)."""
+    unknown = set(names) - set(params)
+    if unknown:
+        raise KeyError(f"look_ahead: no parameters named {sorted(unknown)}")
+    (head_grad,) = torch.autograd.grad(loss, logits, create_graph=True)
+    names = list(names)
+    raw = torch.autograd.grad(logits, [params[n] for n in names], grad_outputs=head_grad.detach(),
+                              retain_graph=True, allow_unused=True)
+    grads = {n: torch.zeros_like(params[n]) if g is None else g.detach() for n, g in zip(names, raw)}
+    for name in leaves:
+        grads[name].requires_grad_(True)
+    return grads, head_grad
+
+
+def look_ahead_jvp(
+    params: Mapping[str, Tensor],
+    loss: Tensor,
+    logits: Tensor,
+    x: Tensor,
+    lr: float,
+    second_order: Collection[str] | None = None,
+    first_order: Collection[str] = (),
+    rule: VirtualSGD = VirtualSGD(),
+    buffers: Mapping[str, Tensor] | None = None,
+) -> LookAhead:
+    """`look_ahead` on the jvp route: `loss` = L(logits, φ) where `logits` = model(`x`) at θ."""
+    second, first = _parameter_sets(params, second_order, first_order)
+    grads, head_grad = head_gradients(params, loss, logits, second + first, leaves=second)
+    fast = fast_weights(params, grads, lr, rule, buffers, constant=first)
+    return LookAhead(fast, grads, x, head_grad, tuple(second))
+
+
+def logit_tangent(module: nn.Module, params: Mapping[str, Tensor], x: Tensor, tangents: Mapping[str, Tensor]) -> Tensor:
+    """u = J_θ module(x) · tangents: the forward-mode derivative of the training forward at θ = `params`
+    in the direction `tangents` (parameters not named have none), by dual tensors (cheaper than
+    `torch.func.jvp` here). Batch statistics normalise as in the training forward; running statistics
+    go to copies."""
+    fixed = {n: p.detach() for n, p in params.items() if n not in tangents}
+    buffers = dict(module.named_buffers())
+    if module.training:
+        buffers = {k: b.clone() for k, b in buffers.items()}
+    with torch.no_grad(), fwAD.dual_level():
+        moved = {n: fwAD.make_dual(params[n].detach(), t.detach()) for n, t in tangents.items()}
+        out = functional_call(module, {**fixed, **moved, **buffers}, (x,))
+        tangent = fwAD.unpack_dual(out).tangent
+    return torch.zeros_like(out) if tangent is None else tangent.clone()
+
+
+def has_active_dropout(module: nn.Module) -> bool:
+    """Whether a forward of `module` in train mode draws dropout masks (nn.Dropout*, or a float
+    `dropout` / `drop_rate` attribute > 0 of a block calling F.dropout)."""
+    for sub in module.modules():
+        if isinstance(sub, nn.modules.dropout._DropoutNd) and sub.p > 0:
+            return True
+        for attr in ("dropout", "drop_rate"):
+            value = getattr(sub, attr, None)
+            if isinstance(value, float) and value > 0:
+                return True
+    return False
 
 
 def functional_forward(module: nn.Module, fast: Mapping[str, Tensor], x: Tensor, bn: str = "scratch") -> Tensor:
@@ -179,20 +291,62 @@ class BilevelMethod(Method):
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
         self.params = dict(self.model.named_parameters())
+        self.check_meta_grad()
 
     def meta_loss(self, fast: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         """Mean CE of the look-ahead network θ̂ (`fast`) on a meta batch, against its labels."""
         return F.cross_entropy(functional_forward(self.model, fast, x, self.hp["bn"]).float(), y)
 
+    def check_meta_grad(self) -> None:
+        """Refuse the jvp route where it would not be exact (active dropout in the backbone)."""
+        if self.hp.get("meta_grad") == "jvp" and has_active_dropout(self.model):
+            raise ValueError(f"{type(self).__name__}: meta_grad='jvp' needs a backbone without active dropout (its "
+                             f"JVP forward would draw other masks); set meta_grad=unrolled or the dropout to 0")
+
+    def look_ahead(
+        self, loss: Tensor, logits: Tensor, x: Tensor, rule: VirtualSGD = VirtualSGD(),
+        buffers: Mapping[str, Tensor] | None = None, second_order: Collection[str] | None = None,
+        first_order: Collection[str] = (),
+    ) -> LookAhead:
+        """The virtual step on `loss` = L(`logits`, φ), `logits` = model(`x`) at θ, by the run's
+        `meta_grad` route (module docstring; `look_ahead` for the arguments)."""
+        lr = self.current_lr()
+        if self.hp.get("meta_grad", "unrolled") == "jvp":
+            return look_ahead_jvp(self.params, loss, logits, x, lr, second_order, first_order, rule, buffers)
+        fast, grads = look_ahead(self.params, loss, lr, second_order, first_order, rule, buffers)
+        return LookAhead(fast, grads)
+
+    def meta_gradients_of(self, meta_loss: Tensor, inputs: Sequence[Tensor], step: LookAhead | None = None
+                          ) -> list[Tensor]:
+        """∂ meta_loss / ∂ inputs through the virtual step `step` (zeros for unused inputs).
+
+        Unrolled (or `step` None): one backward through the second-order graph. jvp: w = ∂ meta_loss
+        / ∂g for the tangent names and the direct gradients of `inputs` in one first-order backward,
+        then u = J·w (`logit_tangent`) and ∂⟨∂L/∂z, u⟩/∂inputs through the loss head."""
+        if step is None or step.route == "unrolled":
+            return meta_gradients(meta_loss, inputs)
+        leaves = [step.grads[n] for n in step.tangent_names]
+        outs = torch.autograd.grad(meta_loss, [*leaves, *inputs], allow_unused=True)
+        tangents = {n: w for n, w in zip(step.tangent_names, outs[: len(leaves)]) if w is not None}
+        u = logit_tangent(self.model, self.params, step.x, tangents)
+        through_head = (step.head_grad * u.to(step.head_grad.dtype)).sum()
+        second = torch.autograd.grad(through_head, inputs, allow_unused=True)
+        grads = []
+        for i, direct, via in zip(inputs, outs[len(leaves):], second):
+            total = direct if via is None else via if direct is None else direct + via
+            grads.append(torch.zeros_like(i) if total is None else total)
+        return grads
+
     def meta_update(
         self, meta_loss: Tensor, groups: Sequence[tuple[torch.optim.Optimizer, Iterable[nn.Parameter]]],
-        also: Sequence[Tensor] = (),
+        also: Sequence[Tensor] = (), step: LookAhead | None = None,
     ) -> list[Tensor]:
-        """One backward of `meta_loss` to every group's parameters and one step of each group's
-        optimiser; returns the gradients of `also` (e.g. GDW's class weights), not stepped."""
+        """One backward of `meta_loss` to every group's parameters (through the virtual step `step`,
+        by its route) and one step of each group's optimiser; returns the gradients of `also` (e.g.
+        GDW's class weights), not stepped."""
         groups = [(optimizer, list(params)) for optimizer, params in groups]
         params = [p for _, group in groups for p in group]
-        grads = meta_gradients(meta_loss, [*params, *also])
+        grads = self.meta_gradients_of(meta_loss, [*params, *also], step)
         start = 0
         for optimizer, group in groups:
             if group:

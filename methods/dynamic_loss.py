@@ -71,7 +71,15 @@ from torch import Tensor, nn
 
 from bench.core.hparams import Range, Rule
 from methods.base import Batch, MethodContext
-from methods.bilevel import BilevelMethod, MetaSampler, VirtualSGD, functional_forward, look_ahead, momentum_buffers
+from methods.bilevel import (
+    META_GRADS,
+    BilevelMethod,
+    LookAhead,
+    MetaSampler,
+    VirtualSGD,
+    functional_forward,
+    momentum_buffers,
+)
 from methods.registry import METHODS
 
 BASE_MARGINS = ("none", "balanced_softmax", "logit_adjustment")
@@ -250,6 +258,8 @@ class DynamicLoss(BilevelMethod):
         "base_margin_tau": 1.0,
         "base_margin_in_warmup": True,  # the paper is silent; the base loss of a variant throughout
         "bn": "scratch",
+        # how the meta gradient is computed (methods.bilevel): exact either way, "jvp" cheaper
+        "meta_grad": "jvp",
     }
     hparam_rules: ClassVar[Mapping[str, Rule]] = {
         **BilevelMethod.hparam_rules,
@@ -266,6 +276,7 @@ class DynamicLoss(BilevelMethod):
         "meta_weight_decay": Range(ge=0),
         "base_margin": BASE_MARGINS,
         "base_margin_tau": Range(ge=0),
+        "meta_grad": META_GRADS,
     }
     dataset_defaults = {"cifar100": DYNAMIC_LOSS_CIFAR100}
     short_run = {"warmup_epochs": 1}
@@ -386,26 +397,27 @@ class DynamicLoss(BilevelMethod):
         self.meta_optimizer.step()
 
     def meta_train_step(self, batch: Batch) -> Tensor:
-        fast, weak_logits, _ = self.virtual_step(batch)
-        self.meta_step(fast)
+        step, weak_logits, _ = self.virtual_step(batch)
+        self.meta_step(step)
         return self.actual_step(batch, weak_logits)
 
-    def virtual_step(self, batch: Batch) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+    def virtual_step(self, batch: Batch) -> tuple[LookAhead, Tensor, Tensor]:
         """θ̂(LC, MG) after a differentiable copy of the real SGD step on the weak view.
 
-        Returns (fast weights, the weak logits at θ, the virtual loss)."""
-        logits = functional_forward(self.model, self.params, self.weak_view(batch.index), self.hp["bn"])
+        Returns (the look-ahead, the weak logits at θ, the virtual loss)."""
+        x = self.weak_view(batch.index)
+        logits = functional_forward(self.model, self.params, x, self.hp["bn"])
         y_star, _ = self.metanet.corrected_labels(logits, batch.y, self.ranks[batch.index], sample=True)
         loss = soft_cross_entropy(logits + self.margin(), y_star).mean()
-        fast, _ = look_ahead(self.params, loss, self.current_lr(), rule=VirtualSGD.like(self.optimizer),
-                             buffers=momentum_buffers(self.optimizer, self.params))
-        return fast, logits, loss
+        step = self.look_ahead(loss, logits, x, rule=VirtualSGD.like(self.optimizer),
+                               buffers=momentum_buffers(self.optimizer, self.params))
+        return step, logits, loss
 
-    def meta_step(self, fast: dict[str, Tensor]) -> None:
+    def meta_step(self, step: LookAhead) -> None:
         """Mean CE of θ̂ on a strong meta batch (given labels), to LC and MG; one Adam step."""
         assert self.meta_sampler is not None, "on_epoch_start draws the meta set"
-        meta_loss = self.meta_loss(fast, *self.meta_sampler.next())
-        self.meta_update(meta_loss, [(self.meta_optimizer, self.metanet.parameters())])
+        meta_loss = self.meta_loss(step.fast, *self.meta_sampler.next())
+        self.meta_update(meta_loss, [(self.meta_optimizer, self.metanet.parameters())], step=step)
 
     def actual_step(self, batch: Batch, weak_logits: Tensor) -> Tensor:
         """The real SGD step on CE_soft(y*, z + q), y* and q from the updated meta-net."""

@@ -37,7 +37,10 @@ part of each on layer). The first-order backward of L_c through the meta forward
 every eligible layer, because the (1 − r_l) term needs ∂L_c/∂θ̂_l of off layers too; it stops at
 the lowest on layer with ``off_gate_gradient=False``, and at the backbone's last stage with
 ``eligible="last_stage"``. The forward, the virtual backward (graph kept for every layer, as in
-the code), the meta forward and the actual step cost what they cost in MW-Net.
+the code), the meta forward and the actual step cost what they cost in MW-Net. That is the
+``meta_grad="unrolled"`` route; on the default ``"jvp"`` route (methods.bilevel) there is no double
+backward at all, and the forward-mode pass carries tangents only from the lowest on layer up (the
+on layers and the FC are its tangent names), which is exact for Eq. 9.
 
 **The core's two halves, not `look_ahead`.** The sampler decisions must be known on the host
 before the fast weights are built (an off layer is a different graph, not a zero), and deciding
@@ -51,7 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -60,7 +63,7 @@ from torch import Tensor, nn
 
 from bench.core.hparams import Range, Rule
 from methods.base import Batch, MethodContext
-from methods.bilevel import VirtualSGD, fast_weights, virtual_gradients
+from methods.bilevel import LookAhead, VirtualSGD, fast_weights, head_gradients, virtual_gradients
 from methods.mwnet import MWNet, weighted_mean
 from methods.registry import METHODS
 
@@ -231,17 +234,16 @@ def straight_through(soft: Tensor, hard: Tensor) -> Tensor:
 
 # --- the method ---------------------------------------------------------------------------------
 @dataclass
-class GatedLookAhead:
+class GatedLookAhead(LookAhead):
     """The virtual step's result: fast weights, virtual gradients and the gates.
 
     `gate` (L,) has the hard 0/1 values with the straight-through gradient to the samplers;
-    `on` holds the same decisions on the host.
+    `on` holds the same decisions on the host. On the jvp route the tangent names are the on
+    layers' and the FC's parameters: the meta gradient to V reaches θ̂ only through them (Eq. 9).
     """
 
-    fast: dict[str, Tensor]
-    grads: dict[str, Tensor]
-    gate: Tensor
-    on: list[bool]
+    gate: Tensor | None = None
+    on: list[bool] = field(default_factory=list)
 
 
 @METHODS.register("famus", "MW-Net + FaMUS: meta gradient only through layers a learned sampler picks")
@@ -331,17 +333,29 @@ class FaMUS(MWNet):
     def train_step(self, batch: Batch, epoch: int) -> Tensor:
         logits = self.model(batch.x)  # shared by the virtual and the actual step, as in MW-Net
         losses = F.cross_entropy(logits.float(), batch.y, reduction="none")
-        step = self.gated_virtual_step(losses)
+        step = self.gated_virtual_step(batch.x, logits, losses)
         self.gated_meta_step(step)
         return self.actual_step(batch, logits, losses)
 
-    def gated_virtual_step(self, losses: Tensor) -> GatedLookAhead:
-        """Virtual gradients, the samplers' decisions, and the gated fast weights."""
+    def gated_virtual_step(self, x: Tensor, logits: Tensor, losses: Tensor) -> GatedLookAhead:
+        """Virtual gradients, the samplers' decisions, and the gated fast weights (`losses` per sample
+        of `logits` = model(`x`))."""
         v = self.vnet(losses.detach() if self.hp["detach_loss_input"] else losses)
         loss = weighted_mean(losses, v, self.hp["weight_norm"])
         lr = self.current_lr()
-        grads = virtual_gradients(self.params, loss, self.sampled_names + self.fc_names + self.frozen_names)
+        names = self.sampled_names + self.fc_names + self.frozen_names
+        jvp = self.hp["meta_grad"] == "jvp"
+        if jvp:
+            grads, head_grad = head_gradients(self.params, loss, logits, names)
+        else:
+            grads, head_grad = virtual_gradients(self.params, loss, names), None
         gate, on = self.sample_gates(grads)
+        tangent_names: tuple[str, ...] = ()
+        if jvp:  # leaves for the layers the meta gradient runs through: the on layers and the FC
+            tangent_names = (*[n for layer, is_on in zip(self.layers, on) if is_on for n in layer.params],
+                             *self.fc_names)
+            for name in tangent_names:
+                grads[name].requires_grad_(True)
         gated = {name: grads[name] for name in self.fc_names}
         for layer, r, is_on in zip(self.layers, gate.unbind(0), on):
             for name in layer.params:
@@ -353,7 +367,7 @@ class FaMUS(MWNet):
         gated.update({name: grads[name] for name in self.frozen_names})
         fast = fast_weights(self.params, gated, lr, self.rule, constant=self.frozen_names)
         self._count(on)
-        return GatedLookAhead(fast, grads, gate, on)
+        return GatedLookAhead(fast, grads, x if jvp else None, head_grad, tangent_names, gate=gate, on=on)
 
     def sample_gates(self, grads: dict[str, Tensor]) -> tuple[Tensor, list[bool]]:
         """r_l for every sampled layer: (straight-through gate (L,), host decisions)."""
@@ -393,7 +407,7 @@ class FaMUS(MWNet):
         """One backward of the meta loss to V and the samplers; one step of each optimiser."""
         total = self.meta_objective(step, *self.meta.next())["total"]
         self.meta_update(total, [(self.meta_optimizer, self.vnet.parameters()),
-                                 (self.sampler_optimizer, self.samplers.parameters())])
+                                 (self.sampler_optimizer, self.samplers.parameters())], step=step)
 
     # --- diagnostics ---------------------------------------------------------------------------
     def _count(self, on: list[bool]) -> None:

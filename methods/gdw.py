@@ -40,7 +40,7 @@ from torch import Tensor
 
 from bench.core.hparams import Range, Rule
 from methods.base import Batch
-from methods.bilevel import VirtualSGD, look_ahead
+from methods.bilevel import LookAhead, VirtualSGD
 from methods.mwnet import MWNet
 from methods.registry import METHODS
 
@@ -114,8 +114,8 @@ class GDW(MWNet):
         losses = F.cross_entropy(logits.detach().float(), batch.y, reduction="none")
         p = clamped_probs(logits, self.hp["p_max"])
         omega = self.first_stage_weights(losses, p, batch.y)
-        fast = self.class_virtual_step(logits, p, batch.y, omega)
-        omega_grad = self.class_meta_step(fast, omega)
+        step = self.class_virtual_step(batch.x, logits, p, batch.y, omega)
+        omega_grad = self.class_meta_step(step, omega)
         omega2 = second_stage_weights(omega.detach(), omega_grad, self.hp["omega_lr"], self.hp["omega_clip"])
         self.class_actual_step(logits, p, batch.y, omega2)
         return losses.mean()
@@ -125,20 +125,20 @@ class GDW(MWNet):
         v = self.vnet(losses.detach())
         return zero_mean_weights(v[:, None].expand(-1, p.shape[1]), p, y)
 
-    def class_virtual_step(self, logits: Tensor, p: Tensor, y: Tensor, omega: Tensor) -> dict[str, Tensor]:
-        """θ̂ = θ − α_t·J_zᵀ (p − y) ⊙ ω / n, second order through all of θ.
+    def class_virtual_step(self, x: Tensor, logits: Tensor, p: Tensor, y: Tensor, omega: Tensor) -> LookAhead:
+        """θ̂ = θ − α_t·J_zᵀ (p − y) ⊙ ω / n, the meta gradient through all of θ (`logits` = model(`x`)).
 
         The surrogate Σ z ⊙ stop(∂L/∂z) has θ-gradient J_zᵀ ∂L/∂z (p is detached); its
         dependence on ω keeps the graph to ω and φ.
         """
         surrogate = (logits.float() * logit_gradient(p, y, omega)).sum()
-        fast, _ = look_ahead(self.params, surrogate, self.current_lr(), rule=VirtualSGD())
-        return fast
+        return self.look_ahead(surrogate, logits, x, rule=VirtualSGD())
 
-    def class_meta_step(self, fast: dict[str, Tensor], omega: Tensor) -> Tensor:
+    def class_meta_step(self, step: LookAhead, omega: Tensor) -> Tensor:
         """Mean CE of θ̂ on a meta batch; one Adam step of V; returns G = ∂L_meta/∂ω (n×C)."""
-        meta_loss = self.meta_loss(fast, *self.meta.next())
-        (omega_grad,) = self.meta_update(meta_loss, [(self.meta_optimizer, self.vnet.parameters())], also=[omega])
+        meta_loss = self.meta_loss(step.fast, *self.meta.next())
+        (omega_grad,) = self.meta_update(meta_loss, [(self.meta_optimizer, self.vnet.parameters())], also=[omega],
+                                         step=step)
         return omega_grad
 
     def class_actual_step(self, logits: Tensor, p: Tensor, y: Tensor, omega2: Tensor) -> None:

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from bench.core.hparams import Range, Rule
 from methods.base import Batch, MethodContext
-from methods.bilevel import BilevelMethod, MetaSampler, VirtualSGD, look_ahead
+from methods.bilevel import META_GRADS, BilevelMethod, LookAhead, MetaSampler, VirtualSGD
 from methods.registry import METHODS
 
 WEIGHT_NORMS = ("mean", "sum")
@@ -107,6 +107,8 @@ class MWNet(BilevelMethod):
         "weight_norm": "mean",
         "detach_loss_input": True,
         "bn": "scratch",
+        # how the meta gradient is computed (methods.bilevel): exact either way, "jvp" cheaper
+        "meta_grad": "jvp",
     }
     hparam_rules: ClassVar[Mapping[str, Rule]] = {
         **BilevelMethod.hparam_rules,
@@ -118,6 +120,7 @@ class MWNet(BilevelMethod):
         "meta_batch_size": Range(ge=1),
         "meta_sampling": MetaSampler.MODES,
         "weight_norm": WEIGHT_NORMS,
+        "meta_grad": META_GRADS,
     }
     # "meta": the meta sampler's place in its cycle, so that a resumed run draws the same batches
     state_attrs = (*BilevelMethod.state_attrs, "vnet", "meta_optimizer", "meta")
@@ -136,20 +139,20 @@ class MWNet(BilevelMethod):
     def train_step(self, batch: Batch, epoch: int) -> Tensor:
         logits = self.model(batch.x)  # one forward at θ: the virtual and the actual step share it
         losses = F.cross_entropy(logits.float(), batch.y, reduction="none")
-        fast = self.virtual_step(batch, logits, losses)
-        self.meta_step(fast)
+        step = self.virtual_step(batch, logits, losses)
+        self.meta_step(step)
         return self.actual_step(batch, logits, losses)
 
-    def virtual_step(self, batch: Batch, logits: Tensor, losses: Tensor) -> dict[str, Tensor]:
-        """θ̂(φ) after plain SGD on the V-weighted loss, second order through all of θ."""
+    def virtual_step(self, batch: Batch, logits: Tensor, losses: Tensor) -> LookAhead:
+        """θ̂(φ) after plain SGD on the V-weighted loss, the meta gradient through all of θ."""
         v = self.vnet(losses.detach() if self.hp["detach_loss_input"] else losses)
         loss = weighted_mean(losses, v, self.hp["weight_norm"])
-        fast, _ = look_ahead(self.params, loss, self.current_lr(), rule=VirtualSGD())
-        return fast
+        return self.look_ahead(loss, logits, batch.x, rule=VirtualSGD())
 
-    def meta_step(self, fast: dict[str, Tensor]) -> None:
+    def meta_step(self, step: LookAhead) -> None:
         """Mean CE of θ̂ on a meta batch, differentiated to φ; one step of V's optimiser."""
-        self.meta_update(self.meta_loss(fast, *self.meta.next()), [(self.meta_optimizer, self.vnet.parameters())])
+        self.meta_update(self.meta_loss(step.fast, *self.meta.next()), [(self.meta_optimizer, self.vnet.parameters())],
+                         step=step)
 
     def actual_step(self, batch: Batch, logits: Tensor, losses: Tensor) -> Tensor:
         """The real SGD step on the loss weighted by the updated V."""

@@ -63,6 +63,12 @@ PHASE_RUNS: dict[str, PhaseRun] = {
     # the official-code variant (last stage, per tensor, code losses)
     "famus_code": PhaseRun("famus", 2, FAMUS_CODE, ("test_acc", "train_loss", "famus_active_frac")),
 }
+#: the look-ahead runs again on the reference route of the meta gradient (methods.bilevel): their
+#: numbers were recorded before the jvp route existed and must never move (tests/methods/test_meta_grad.py)
+for _name in ("mwnet", "gdw", "famus", "dynamic_loss", "dynamic_loss_bs", "dynamic_loss_la", "famus_code",
+              "dynamic_loss_meta_phase"):
+    _run = PHASE_RUNS.get(_name) or PhaseRun(_name, 2, {}, ("test_acc", "train_loss"))
+    PHASE_RUNS[f"{_name}_unrolled"] = dataclasses.replace(_run, hparams={**_run.hparams, "meta_grad": "unrolled"})
 
 
 def epoch_series(method: str, epochs: int, hparams: dict[str, Any], keys: tuple[str, ...]) -> dict[str, list]:

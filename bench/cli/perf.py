@@ -33,6 +33,9 @@ def add_to(sub: argparse._SubParsersAction) -> None:
     perf.add_argument("--methods", type=parse_methods)
     perf.add_argument("--iters", type=int, default=20, help="timed iterations per method")
     perf.add_argument("--warmup", type=int, default=3)
+    perf.add_argument("--meta-grad", choices=("both", "jvp", "unrolled"), default="both",
+                      help="step timing: the route(s) of the meta gradient timed for the look-ahead methods "
+                           "(both: side by side)")
     perf.add_argument("--json", action="store_true")
     _add_epoch_args(perf)
     _add_throughput_args(perf)
@@ -158,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
     from bench.perf.step import format_table, run_perf
 
     rows = run_perf(backbone=args.backbone or "resnet32", batch=args.batch, device=args.device,
-                    methods=args.methods, iters=args.iters, warmup=args.warmup)
+                    methods=args.methods, iters=args.iters, warmup=args.warmup,
+                    meta_grads=("jvp", "unrolled") if args.meta_grad == "both" else (args.meta_grad,))
     print(json.dumps(rows) if args.json else format_table(rows))
     return 0
 

@@ -18,8 +18,11 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
+import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,8 +55,8 @@ class LaunchOptions:
 
         Without `address` a local Ray cluster of this machine runs the trials, so a trial may ask for at
         most its CPUs and GPUs (Ray would otherwise leave it pending for ever). With `address` the remote
-        cluster's resources are not looked up here (that needs a connection to it): Ray reports a trial
-        that asks for more than any node has."""
+        cluster is only asked whether it answers; `check_cluster_fits` compares the request with its nodes
+        once connected."""
         for flag, value in (("--cpus-per-trial", self.cpus_per_trial), ("--gpus-per-trial", self.gpus_per_trial)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise UsageError(f"{flag} must be a finite number, got {value!r}")
@@ -68,6 +71,7 @@ class LaunchOptions:
             raise UsageError(f"--data-workers must be >= 0 (0: decode in the training process), "
                              f"got {self.data_workers}")
         if self.address:
+            check_address_answers(self.address)
             return
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         if self.cpus_per_trial > cpus:
@@ -81,6 +85,41 @@ class LaunchOptions:
                 have = f"the {gpus} CUDA GPU(s) of this machine" if gpus else "this machine, which has no CUDA GPU"
                 raise UsageError(f"--gpus-per-trial {self.gpus_per_trial:g} asks for more than {have}; use "
                                  f"--gpus-per-trial {gpus} at most, or --address of a Ray cluster with GPUs")
+
+
+#: seconds to wait for a Ray cluster's address to accept a connection (ray.init itself retries for minutes)
+ADDRESS_TIMEOUT_S = 10.0
+
+
+def check_address_answers(address: str, timeout: float = ADDRESS_TIMEOUT_S) -> None:
+    """A UsageError unless something accepts a TCP connection at `address` ("HOST:PORT" or
+    "ray://HOST:PORT"; "auto" and other forms are left to Ray, which fails fast on them)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not sep or not port.isdigit() or not host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise UsageError(f"--address {address}: no Ray cluster answers there ({why} after at most {timeout:g} s); "
+                         f"start one (`ray start --head`) or give the head's address as HOST:PORT (`ray status` on "
+                         f"the head prints it)") from None
+
+
+def check_cluster_fits(opts: LaunchOptions, nodes: list[dict[str, Any]]) -> None:
+    """A UsageError when no alive node of the cluster has the CPUs / GPUs one trial asks for (Ray would
+    leave such trials pending for ever). `nodes`: `ray.nodes()`."""
+    alive = [n.get("Resources", {}) for n in nodes if n.get("Alive")]
+    most_cpus = max((r.get("CPU", 0) for r in alive), default=0)
+    most_gpus = max((r.get("GPU", 0) for r in alive), default=0)
+    if opts.cpus_per_trial <= most_cpus and opts.gpus_per_trial <= most_gpus:
+        return
+    total_cpus, total_gpus = sum(r.get("CPU", 0) for r in alive), sum(r.get("GPU", 0) for r in alive)
+    raise UsageError(f"--cpus-per-trial {opts.cpus_per_trial:g} / --gpus-per-trial {opts.gpus_per_trial:g}: no "
+                     f"node of the cluster at {opts.address} has that much (its {len(alive)} node(s): {total_cpus:g} "
+                     f"CPUs and {total_gpus:g} GPUs in all, the largest {most_cpus:g} CPUs / {most_gpus:g} GPUs); ask "
+                     f"for at most that per trial")
 
 
 @dataclass
@@ -269,18 +308,44 @@ def ray_trial(config: dict[str, Any], trial_opts: dict[str, Any]) -> None:
     tune.report({"record_json": json.dumps(record), "status": record["status"]})
 
 
-def _store_callback(store: ResultsStore, progress: Progress, guard: InterruptGuard) -> Any:
+def _store_callback(store: ResultsStore, progress: Progress, guard: InterruptGuard) -> tuple[Any, Any]:
+    """(the Tune callback that stores each final record, the stopper that ends the launch when one cannot be)
+
+    An exception raised in a Tune callback comes out of `fit()` wrapped in Tune's own; so a store that
+    cannot write (disk full, permission lost) is remembered by the stopper, which stops every trial,
+    and `launch_ray` raises that error itself once `fit()` has returned."""
     from ray import tune
+
+    from bench.grid.store import InvalidRecordError, StoreWriteError
+
+    class StopOnStoreError(tune.Stopper):
+        def __init__(self) -> None:
+            self.error: Exception | None = None
+
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return self.error is not None
+
+    stopper = StopOnStoreError()
 
     class StoreCallback(tune.Callback):
         """Writes each final record to the store as soon as Tune hands it to the driver."""
 
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             if "record_json" in result:
-                record = json.loads(result["record_json"])
+                self.store(json.loads(result["record_json"]))
+
+        def store(self, record: dict[str, Any]) -> None:
+            if stopper.error is not None:  # the launch is stopping: this run's checkpoint resumes it
+                return
+            try:
                 with guard.deferred():
                     store.write(record)
                     progress.finished(record)
+            except (StoreWriteError, InvalidRecordError) as exc:
+                stopper.error = exc
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             # run_trial records its own failures; this is a crash of the worker itself
@@ -289,16 +354,22 @@ def _store_callback(store: ResultsStore, progress: Progress, guard: InterruptGua
             cfg = RunConfig.from_dict(trial.config["run"])
             if cfg.run_id in store.completed_ids():
                 return
-            reason = getattr(trial, "error_file", None) or "worker died"
-            record = {
+            reason = _error_summary(getattr(trial, "error_file", None))
+            self.store({
                 "run_id": cfg.run_id, "preset": cfg.preset, "config": cfg.to_dict(),
                 "status": "failed", "error": f"Ray trial error: {reason}", "epochs": [], "summary": {},
-            }
-            with guard.deferred():
-                store.write(record)
-                progress.finished(record)
+            })
 
-    return StoreCallback()
+    return StoreCallback(), stopper
+
+
+def _error_summary(error_file: str | None, limit: int = 300) -> str:
+    """The last line of a trial's error.txt (the exception), or "worker died" when there is none."""
+    try:
+        lines = [line.strip() for line in Path(error_file).read_text(errors="replace").splitlines() if line.strip()]
+    except (OSError, TypeError):
+        lines = []
+    return lines[-1][:limit] if lines else "worker died"
 
 
 @contextlib.contextmanager
@@ -349,6 +420,7 @@ def _launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
     from ray import tune
 
     started_here = not ray.is_initialized()
+    tune_dir = Path(tempfile.mkdtemp(prefix="bench-tune-"))  # mode 0700
     try:
         if started_here:
             hooks.on_event("ray_init_start")
@@ -366,6 +438,8 @@ def _launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
             finally:
                 guard.install()  # ray.init replaced the SIGTERM handler with one that exits
             hooks.on_event("ray_init_end")
+        if opts.address:
+            check_cluster_fits(opts, ray.nodes())
         node_cpus = ray.cluster_resources().get("CPU", 1)
         if opts.gpus_per_trial > 0:
             colocated = max(1, math.floor(1 / opts.gpus_per_trial))
@@ -380,6 +454,7 @@ def _launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
             {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial},
         )
         progress = Progress(len(runs))
+        store_callback, stopper = _store_callback(store, progress, guard)
         hooks.on_event("tuner_init")
         tuner = tune.Tuner(
             trainable,
@@ -392,8 +467,11 @@ def _launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
             ),
             run_config=tune.RunConfig(
                 name=f"launch-{time.strftime('%Y%m%d-%H%M%S')}",
-                storage_path=str(store.root / ".ray"),
-                callbacks=[_store_callback(store, progress, guard), *hooks.tune_callbacks],
+                # Tune's own files (trial errors it unpickles, experiment state) live in a folder only this
+                # driver can write, never in the shared results folder; the store has everything kept
+                storage_path=str(tune_dir),
+                callbacks=[store_callback, *hooks.tune_callbacks],
+                stop=stopper,
                 # a retried trial starts again in a fresh worker and resumes from its checkpoint
                 failure_config=tune.FailureConfig(max_failures=opts.max_failures),
                 verbose=0,
@@ -403,12 +481,15 @@ def _launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
         with _graceful_tune_stop(guard):
             tuner.fit()
         hooks.on_event("fit_end")
+        if stopper.error is not None:
+            raise stopper.error
         # Tune returns normally from a stop request, its trials unfinished: that is no finished launch
         unrecorded = len({cfg.run_id for cfg in runs} - progress.ids)
         if guard.received is not None or unrecorded:
             raise Interrupted(guard.received or signal.SIGINT)
         return progress.failed
     finally:
+        shutil.rmtree(tune_dir, ignore_errors=True)
         if started_here:
             hooks.on_event("ray_shutdown_start")
             with guard.deferred():  # a signal now waits until Ray has stopped its processes

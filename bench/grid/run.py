@@ -96,6 +96,7 @@ def run_grid(request: GridRequest, hooks: LaunchHooks | None = None,
     `on_stored(record, seconds)` is called after each record is stored (a store listener)."""
     runs = planned_runs(request)
     store = results_store(request.out, request.preset)
+    check_data_of_pending(store, runs, request.options)
     store.ensure_writable()
     with ResultsLock(store.root):
         pending = pending_runs(store, runs, request.preset)
@@ -120,12 +121,11 @@ def counted_on_interrupt(store: ResultsStore, runs: list[RunConfig]) -> Iterator
 
 def launch(pending: list[RunConfig], store: ResultsStore, launcher: str, options: LaunchOptions,
            hooks: LaunchHooks | None = None) -> Outcome:
-    """Check the data, run `pending` with `launcher`, and leave the store's tables complete
-    (the caller holds the store's lock)."""
+    """Run `pending` with `launcher` and leave the store's tables complete (the caller holds the store's
+    lock and has checked the data: `check_data_of_pending`)."""
     if not pending:
         return Outcome(store, 0, 0)
-    with InterruptGuard():  # a signal while the data are checked stops the command the same way
-        check_data({cfg.data.dataset for cfg in pending}, options)
+    with InterruptGuard():  # a signal outside the launcher's own guard stops the command the same way
         try:
             failed = LAUNCHERS[launcher](pending, store, options, hooks)
         finally:
@@ -133,8 +133,16 @@ def launch(pending: list[RunConfig], store: ResultsStore, launcher: str, options
     return Outcome(store, len(pending), failed)
 
 
+def check_data_of_pending(store: ResultsStore, runs: list[RunConfig], options: LaunchOptions) -> None:
+    """Load the base datasets of the runs not done yet (reading the store, writing nothing), so that
+    missing files stop the command with one line before the results folder is even created."""
+    done = store.completed_ids()
+    with InterruptGuard():  # a signal while the data are checked stops the command the same way
+        check_data({cfg.data.dataset for cfg in runs if cfg.run_id not in done}, options)
+
+
 def check_data(datasets: set[str], options: LaunchOptions) -> None:
-    """Load each base dataset once, so that missing files fail here, clearly, before any run."""
+    """Load each base dataset once (the loaders cache them), so that missing files fail clearly before any run."""
     for dataset in sorted(datasets):
         load_base(dataset, data_root=options.data_root, download=options.download)
 
@@ -185,6 +193,7 @@ def run_one(request: OneRequest) -> tuple[RunConfig, Outcome]:
     """Run one configuration in this process (nothing when it is already done in the store)."""
     cfg = plan_one(request)
     store = results_store(request.out, "one")
+    check_data_of_pending(store, [cfg], request.options)
     store.ensure_writable()
     with ResultsLock(store.root):
         pending = [] if cfg.run_id in store.completed_ids() else [cfg]

@@ -243,7 +243,8 @@ class ResultsStore:
         return {r["run_id"] for r in self.records() if r.get("status") == "done"}
 
     def write(self, record: dict[str, Any]) -> None:
-        """Persist one finished run (its record first), then add it to the tables (module docstring).
+        """Persist one finished run (its record first, then its checkpoint deleted if it is done), then add it
+        to the tables (module docstring).
 
         Raises InvalidRecordError (nothing written) for a record that does not fit the tables, and
         StoreWriteError when a file cannot be written (disk full, permission lost)."""
@@ -270,6 +271,8 @@ class ResultsStore:
                 self._put(self._marker, f"{run_id}\n".encode())
             self.records_dir.mkdir(parents=True, exist_ok=True)
             self._put(path, data)
+            if record.get("status") == "done":  # kept until now: a run whose record failed to write resumes
+                (self.checkpoint_dir / f"{run_id}.pt").unlink(missing_ok=True)
             if self._ensure_tables(skip=run_id, leftover_marker=leftover_marker):
                 if run_id in self._ids and not marked:
                     self._put(self._marker, f"{run_id}\n".encode())

@@ -41,8 +41,28 @@ def steady_epochs(method_cls: type[Method]) -> int:
     return max(PERF_EPOCHS, warmup + 1)
 
 
+#: the routes of the meta gradient a candidate can name, as `mwnet[jvp]` (methods.bilevel)
+META_GRAD_ROUTES = ("jvp", "unrolled")
+
+
+def candidate_names(name: str, meta_grads: tuple[str, ...]) -> list[str]:
+    """`name`, or one candidate per route in `meta_grads` for a method with a `meta_grad` setting."""
+    if "meta_grad" not in METHODS.get(name).defaults:
+        return [name]
+    return [f"{name}[{route}]" for route in meta_grads]
+
+
+def _split_candidate(name: str) -> tuple[str, dict[str, Any]]:
+    """'mwnet[jvp]' -> ('mwnet', {'meta_grad': 'jvp'}); other names have no overrides."""
+    if name.endswith("]") and "[" in name:
+        method, route = name[:-1].split("[", 1)
+        return method, {"meta_grad": route}
+    return name, {}
+
+
 def make_step(name: str, backbone: str, batch: int, device: torch.device) -> Callable[[], Any]:
-    """A zero-argument callable doing one training step of candidate `name` ('bare' or a method)."""
+    """A zero-argument callable doing one training step of candidate `name` ('bare', a method, or a
+    method on one route of its meta gradient, e.g. 'mwnet[unrolled]')."""
     channels, size = _input_shape(backbone)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, channels, size, size, generator=gen).to(device)
@@ -62,6 +82,7 @@ def make_step(name: str, backbone: str, batch: int, device: torch.device) -> Cal
             return loss.detach()
 
         return bare_step
+    name, overrides = _split_candidate(name)
     method_cls = METHODS.get(name)
     n_train = batch * 8
     train_y = torch.randint(0, NUM_CLASSES, (n_train,), generator=gen).to(device)
@@ -77,7 +98,7 @@ def make_step(name: str, backbone: str, batch: int, device: torch.device) -> Cal
         meta_y=meta_y,
         train_x=torch.randint(0, 256, (n_train, channels, size, size), dtype=torch.uint8, generator=gen).to(device),
     )
-    method = method_cls(ctx, dict(method_cls.defaults))
+    method = method_cls(ctx, {**method_cls.defaults, **overrides})
     data = Batch(x=x, y=y, index=torch.arange(batch, device=device))
     # time the step of the method's steady state: the last epoch, past any warm-up phase
     epoch = ctx.epochs - 1
@@ -99,16 +120,18 @@ def _cpu_peak_mb(name: str, backbone: str, batch: int, steps: int = 3) -> float:
 
 def run_perf(
     backbone: str = "resnet32", batch: int = 128, device: str = "cpu", methods: list[str] | None = None,
-    iters: int = 10, warmup: int = 3, measure_memory: bool = True,
+    iters: int = 10, warmup: int = 3, measure_memory: bool = True, meta_grads: tuple[str, ...] = META_GRAD_ROUTES,
 ) -> list[dict[str, Any]]:
     """One row per candidate: method, sec_per_iter (median), ratio_to_ce (to the baseline method,
-    which is always timed), peak_mem_mb."""
+    which is always timed), peak_mem_mb. A method with a `meta_grad` setting is timed once per route
+    in `meta_grads` (rows `mwnet[jvp]`, `mwnet[unrolled]`)."""
     dev = resolve_device(device)
     names = list(methods) if methods else METHODS.names()
     for name in names:
         METHODS.get(name)
     baseline = METHODS.baseline()
-    candidates = ["bare"] + ([baseline] if baseline not in names else []) + names
+    routed = [candidate for name in names for candidate in candidate_names(name, meta_grads)]
+    candidates = ["bare"] + ([baseline] if baseline not in names else []) + routed
     steps = {name: make_step(name, backbone, batch, dev) for name in candidates}
     peaks: dict[str, float] = {}
     for name, step in steps.items():
@@ -142,8 +165,9 @@ def run_perf(
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A fixed-width text table of `run_perf` rows."""
-    head = f"{'method':<18} {'ms/iter':>9} {'x CE':>6} {'peak MB':>9}"
+    head = f"{'method':<22} {'ms/iter':>9} {'x CE':>6} {'peak MB':>9}"
     lines = [f"backbone {rows[0]['backbone']}, batch {rows[0]['batch']}, device {rows[0]['device']}", head]
     for r in rows:
-        lines.append(f"{r['method']:<18} {r['sec_per_iter'] * 1e3:>9.1f} {r['ratio_to_ce']:>6.2f} {r['peak_mem_mb']:>9.0f}")
+        lines.append(f"{r['method']:<22} {r['sec_per_iter'] * 1e3:>9.1f} {r['ratio_to_ce']:>6.2f} "
+                     f"{r['peak_mem_mb']:>9.0f}")
     return "\n".join(lines)

@@ -395,7 +395,8 @@ class _Attempt:
             self.record["compile_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
 
     def finish(self) -> dict[str, Any]:
-        """The summary, the speed settings in force, and the checkpoint removed once done."""
+        """The summary and the speed settings in force. The checkpoint stays: the store deletes it once the
+        record is written (`ResultsStore.write`), so a run whose record cannot be stored resumes."""
         record = self.record
         record["speed"] = self.speed.as_dict()
         record["summary"] = {
@@ -404,6 +405,4 @@ class _Attempt:
             "peak_mem_mb": timing.peak_memory_mb(self.device),
         }
         record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        if self.ckpt_path and record["status"] == "done":
-            self.ckpt_path.unlink(missing_ok=True)
         return record

@@ -240,6 +240,152 @@ def test_get_layout_grid_needs_results():
         get_layout("grid")
 
 
+# ------------------------------------------------------------------------ † significance marks
+
+
+def _seeded(folder: Path, values: dict[tuple[str, float, float], list[float]]) -> Path:
+    """A results folder with the given last-epoch accuracies: (method, ρ, noise rate) -> one value per
+    seed (data seed = train seed = position). Rows are copied from the synthetic set's runs of that
+    method, so every other column (hparams, recipe) is a real one."""
+    runs, epochs = pd.read_csv(DATA / "runs.csv"), pd.read_csv(DATA / "epochs.csv")
+    rows, curves = [], []
+    for (method, imbalance, rate), accs in values.items():
+        template = runs[(runs.method == method) & (runs.status == "done")].iloc[0]
+        for seed, acc in enumerate(accs):
+            run_id = f"{method[:4]}{int(imbalance)}{int(rate * 10)}s{seed}"
+            rows.append(template.copy().to_dict() | {
+                "run_id": run_id, "imbalance": imbalance, "noise_rate": rate, "data_seed": seed, "seed": seed,
+                "last_acc": acc, "best_acc": acc, "last5_acc": acc})
+            curves.append(epochs[epochs.run_id == template.run_id].assign(run_id=run_id))
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows, columns=runs.columns).to_csv(folder / "runs.csv", index=False)
+    pd.concat(curves).to_csv(folder / "epochs.csv", index=False)
+    return folder
+
+
+def _daggers(frame: pd.DataFrame) -> set[tuple[str, str]]:
+    """(method, column) of every "ours" entry with a †."""
+    ours = frame[(frame.source == "ours") & frame.significant]
+    return set(zip(ours.method, ours.column))
+
+
+def test_dagger_marks_a_large_gain_over_the_reference_and_nothing_else(tmp_path):
+    base = [70.1, 71.4, 69.8, 70.9, 70.3, 71.0]
+    jitter = [0.3, -0.2, 0.1, -0.4, 0.25, -0.05]
+    values = {("ce", 10, 0.1): base,
+              ("balanced_softmax", 10, 0.1): [v + 5.0 for v in base],  # the same large gain on every seed
+              ("dividemix", 10, 0.1): [v + j for v, j in zip(base, jitter)],  # no real difference
+              ("ce", 10, 0.3): base,
+              ("balanced_softmax", 10, 0.3): [v + 3.0 + j for v, j in zip(base, jitter)],  # noisy large gain
+              ("dividemix", 10, 0.3): [v + j for v, j in zip(base, jitter)]}
+    table = build_table(load_results(_seeded(tmp_path / "r", values)), "grid", metric="last")
+    frame = to_frame(table)
+    assert _daggers(frame) == {("balanced_softmax", "lt-prior 0.1"),
+                               ("balanced_softmax", "lt-prior 0.3")}
+    tests = frame[frame.source == "ours"].set_index(["method", "column"])["sig_test"]
+    assert tests[("balanced_softmax", "lt-prior 0.1")] == "constant Δ"  # certain, no p
+    assert tests[("balanced_softmax", "lt-prior 0.3")] == "paired t"
+    assert tests[("dividemix", "lt-prior 0.3")] == "paired t"
+    assert set(frame[frame.method == "ce"]["sig_test"]) == {""}  # the reference is never tested against itself
+    assert not frame["text"].str.contains("†").any()  # the mark is its own column, not glued to the number
+    markdown, latex = to_markdown(table), to_latex(table)
+    md_rows = {line.split("|")[1].strip(): line for line in markdown.splitlines() if line.startswith("| ")}
+    assert md_rows["Balanced Softmax"].count("†") == 2
+    assert "†" not in md_rows["CE"] and "†" not in md_rows["DivideMix"]
+    assert latex.count(r"$^\dagger$") == 2
+    caption = table.caption
+    assert "†: differs from CE (reference) at α = 0.05: in a cell, paired t-test over seeds" in caption
+    assert "with Holm over the methods compared with CE in that column, which needs ≥ 3 seeds" in caption
+    assert "in Avg, Wilcoxon signed-rank over the averaged cells' means with Holm over the methods" in caption
+    assert r"$^{\dagger}$: differs from CE (reference) at $\alpha$ = 0.05" in latex
+
+
+def _scipy_marks(runs: pd.DataFrame, reference: str, alpha: float = 0.05, correct: bool = True
+                 ) -> dict[tuple[str, float, float], bool]:
+    """Paired t-test of each method vs `reference` per cell (pairs by seed, ≥ 3 pairs), Holm over the
+    methods tested in that cell (raw p < alpha without `correct`): scipy and statsmodels directly, on
+    the written runs table."""
+    from scipy import stats as st
+    from statsmodels.stats.multitest import multipletests
+
+    out = {}
+    done = runs[runs.status == "done"]
+    for (imbalance, rate), cell in done.groupby(["imbalance", "noise_rate"]):
+        ref = cell[cell.method == reference].set_index("seed")["last_acc"]
+        tested = {}
+        for method, mine in cell[cell.method != reference].groupby("method"):
+            mine = mine.set_index("seed")["last_acc"]
+            common = mine.index.intersection(ref.index)
+            if len(common) >= 3:
+                tested[method] = st.ttest_rel(mine[common], ref[common]).pvalue
+        if tested:
+            reject = multipletests(list(tested.values()), alpha=alpha, method="holm")[0] if correct else \
+                [p < alpha for p in tested.values()]
+            out |= {(m, float(imbalance), float(rate)): bool(r) for m, r in zip(tested, reject)}
+    return out
+
+
+def test_dagger_matches_scipy_and_statsmodels_directly(tmp_path):
+    import numpy as np
+    from scipy import stats as st
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    cells = [(rho, rate) for rho in (10, 100) for rate in (0.1, 0.2, 0.3, 0.4)]  # 8 cells: Wilcoxon can reject
+    gains = {"ce": 0.0, "balanced_softmax": 0.6, "dividemix": 0.0, "dynamic_loss": 4.0}
+    values = {}
+    for c, (rho, rate) in enumerate(cells):
+        seed_effect = rng.normal(0, 1.0, 5)
+        for method, gain in gains.items():
+            values[(method, rho, rate)] = list(np.round(60 + c + gain + seed_effect + rng.normal(0, 0.5, 5), 2))
+    folder = _seeded(tmp_path / "r", values)
+    frame = to_frame(build_table(load_results(folder), "grid", metric="last"))
+    ours = frame[(frame.source == "ours") & (frame.kind == "cell")]
+    shown = {(m, i, r): bool(s) for m, i, r, s in zip(ours.method, ours.imbalance, ours.noise_rate, ours.significant)
+             if m != "ce"}
+    expected = _scipy_marks(pd.read_csv(folder / "runs.csv"), "ce")
+    assert shown == expected
+    assert any(expected.values()) and not all(expected.values())  # the comparison is not trivial
+    assert _scipy_marks(pd.read_csv(folder / "runs.csv"), "ce", correct=False) != expected  # and Holm matters
+    # Avg: Wilcoxon signed-rank over the 8 cells' seed means vs CE, Holm over the 3 methods
+    runs = pd.read_csv(folder / "runs.csv")
+    means = runs.groupby(["method", "imbalance", "noise_rate"])["last_acc"].mean().unstack("method")
+    others = [m for m in gains if m != "ce"]
+    pvalues = [st.wilcoxon(means[m], means["ce"]).pvalue for m in others]
+    reject = multipletests(pvalues, alpha=0.05, method="holm")[0]
+    avg = frame[(frame.source == "ours") & (frame.kind == "avg")].set_index("method")
+    assert {m: bool(avg.loc[m, "significant"]) for m in others} == dict(zip(others, map(bool, reject)))
+    assert avg.loc["dynamic_loss", "significant"] and not avg.loc["dividemix", "significant"]
+    holm_p = multipletests(pvalues, alpha=0.05, method="holm")[1]
+    assert list(avg.loc[others, "p_holm"]) == pytest.approx(list(holm_p))
+
+
+def test_dagger_agrees_with_the_stats_command_on_the_synthetic_set():
+    from analysis.stats import CONSTANT, within_cells
+
+    results = load_results(DATA)
+    frame = to_frame(build_table(results, "grid", metric="last"))
+    ours = frame[(frame.source == "ours") & (frame.kind == "cell")]
+    shown = ours.set_index(["method", "imbalance", "noise_rate"])
+    within = within_cells(results, "last", "ce")
+    within = within[within.test != "reference"]
+    for _, row in within.iterrows():
+        mine = shown.loc[(row["method"], row["cell"].imbalance, row["cell"].noise_rate)]
+        assert mine["significant"] == (row["test"] == CONSTANT or row["significant"] is True)
+        assert mine["p_holm"] == pytest.approx(row["p_holm"], nan_ok=True)
+    assert within["significant"].eq(True).any() and not ours[ours.method != "ce"]["significant"].all()
+
+
+def test_single_seed_results_have_no_marks_and_the_caption_says_why(tmp_path):
+    values = {("ce", 10, 0.1): [70.0], ("dynamic_loss", 10, 0.1): [90.0],
+              ("ce", 10, 0.3): [60.0], ("dynamic_loss", 10, 0.3): [85.0]}
+    table = build_table(load_results(_seeded(tmp_path / "r", values)), "grid", metric="last")
+    assert not to_frame(table)["significant"].any()
+    assert "†" not in to_markdown(table).split("\n", 1)[1] and "$^\\dagger$" not in to_latex(table)
+    assert ("which needs ≥ 3 seeds of both methods, so no cell has a mark here (the runs have at most 1 seed "
+            "per cell)") in table.caption
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     GOLDEN.mkdir(exist_ok=True)

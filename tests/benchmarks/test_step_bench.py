@@ -10,14 +10,17 @@ import os
 import pytest
 import torch
 
-from bench.perf.step import make_step
+from bench.perf.step import META_GRAD_ROUTES, candidate_names, make_step
 from methods import METHODS
 
 BACKBONE = os.environ.get("BENCH_PERF_BACKBONE", "resnet32")
 BATCH = int(os.environ.get("BENCH_PERF_BATCH", "128"))
 
 
-@pytest.mark.parametrize("candidate", ["bare", *METHODS.names()])
+CANDIDATES = ["bare", *[c for name in METHODS.names() for c in candidate_names(name, META_GRAD_ROUTES)]]
+
+
+@pytest.mark.parametrize("candidate", CANDIDATES)
 def test_train_step(benchmark, candidate):
     step = make_step(candidate, BACKBONE, BATCH, torch.device("cpu"))
     benchmark.group = f"{BACKBONE} batch {BATCH}"

@@ -38,6 +38,7 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("run grid", "--gpus-per-trial", (*GRID, "--gpus-per-trial", "-1"), "must be a number >= 0"),
     ("run grid", "--gpus-per-trial", (*GRID, "--gpus-per-trial", "99"), "--gpus-per-trial 99 asks for more than"),
     ("run grid", "--address", (*GRID, "--address", ""), "argument --address: must not be empty"),
+    ("run grid", "--address", (*GRID, "--address", "127.0.0.1:1"), "--address 127.0.0.1:1: no Ray cluster answers"),
     ("run grid", "--dry-run", ("run", "grid", "--dry-run=yes"), "ignored explicit argument 'yes'"),
     ("run grid", "--short-run", (*GRID, "--short-run=1"), "ignored explicit argument '1'"),
     ("run grid", "--checkpoint-every", (*GRID, "--checkpoint-every", "0"), "must be an integer >= 1, got 0"),
@@ -50,6 +51,8 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("run grid", "--device", (*GRID, "--device", "tpu"), "unknown --device 'tpu'"),
     ("run grid", "--device", (*GRID, "--device", "cuda:99"), "--device cuda:99: this machine has"),
     ("run grid", "--data-root", (*GRID, "--data-root", ""), "argument --data-root: must not be empty"),
+    ("run grid", "--data-root", ("run", "grid", "--preset", "gdw-table2", "--methods", "ce", "--seeds", "0",
+                                 "--epochs", "1", "--launcher", "local", "--data-root", "{tmp}"), "CIFAR-10 files not found"),
     ("run grid", "--download", (*GRID, "--download=1"), "ignored explicit argument '1'"),
     ("run grid", "--data-workers", (*GRID, "--data-workers", "-1"), "must be an integer >= 0, got -1"),
     # ------------------------------------------------------------------ run one
@@ -103,6 +106,9 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("run one", "--device", (*ONE, "--device", "tpu"), "unknown --device 'tpu'"),
     ("run one", "--device", (*ONE, "--device", "cuda:99"), "--device cuda:99: this machine has"),
     ("run one", "--data-root", (*ONE, "--data-root", ""), "argument --data-root: must not be empty"),
+    # data files missing: one line before the results folder is created
+    ("run one", "--data-root", ("run", "one", "--method", "ce", "--dataset", "cifar10", "--epochs", "1",
+                                "--data-root", "{tmp}"), "CIFAR-10 files not found"),
     ("run one", "--download", (*ONE, "--download=1"), "ignored explicit argument '1'"),
     ("run one", "--data-workers", (*ONE, "--data-workers", "-1"), "must be an integer >= 0, got -1"),
     # ------------------------------------------------------------------ data describe
@@ -148,6 +154,7 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("perf", "--workers", (*PERF, "--stream", "--workers", "-1"), "--workers must be at least 0, got -1"),
     ("perf", "--image-size", (*PERF, "--stream", "--image-size", "0"), "--image-size must be at least 1, got 0"),
     ("perf", "--launcher", (*PERF, "--launcher", "slurm"), "invalid choice: 'slurm'"),
+    ("perf", "--meta-grad", (*PERF, "--meta-grad", "fast"), "invalid choice: 'fast'"),
     ("perf", "--preset", (*PERF, "--launcher", "local", "--preset", "quik"), "did you mean 'quick'"),
     ("perf", "--amp", (*PERF, "--amp", "fp8"), "unknown --amp 'fp8'"),
     ("perf", "--channels-last", (*PERF, "--channels-last", "maybe"), "unknown --channels-last 'maybe'"),

@@ -156,6 +156,7 @@ def test_pretrained_flag_reaches_the_run_and_the_engine_loads_the_weights(capsys
         return run.Outcome(store, len(pending), 0)
 
     monkeypatch.setattr(run, "launch", fake_launch)
+    monkeypatch.setattr(run, "check_data_of_pending", lambda store, runs, options: None)  # no CIFAR here
     argv = ["run", "one", "--method", "ce", "--dataset", "cifar10", "--backbone", "resnet18", "--epochs", "1",
             "--out", str(tmp_path / "one")]
     assert run_cli(capsys, *argv, "--pretrained")[0] == 0

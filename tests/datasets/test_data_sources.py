@@ -1,12 +1,13 @@
 """Base dataset loaders: real Fashion-MNIST when installed, missing-file errors, a fake CIFAR on disk."""
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from fake_cifar import FAKE_TEST_PER_CLASS, FAKE_TRAIN_PER_CLASS, fake_superclass
+from fake_cifar import FAKE_TEST_PER_CLASS, FAKE_TRAIN_PER_CLASS, fake_superclass, write_fake_cifar
 
 from bench.core.errors import UsageError
 from noisytail_datasets import DataSpec, build_data, cifar, describe, fashion_mnist, load_base, long_tail_counts
@@ -91,3 +92,24 @@ def test_decoded_arrays_are_cached(fake_cifar_root):
     load_base("cifar100", data_root=str(fake_cifar_root))
     info = cifar._decode.cache_info()
     assert info.misses == 1 and info.hits == 1
+
+
+class _OpensAFile:
+    """Pickles as a call of `open(path, "w")`: unpickling it with plain pickle would create the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (str(self.path), "w")
+
+
+def test_cifar_batch_with_a_foreign_global_is_refused_without_running_it(tmp_path, no_data_dirs):
+    root = tmp_path / "data"
+    write_fake_cifar(root, seed=5)
+    marker = tmp_path / "should-not-exist"
+    batch = root / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(pickle.dumps({b"data": _OpensAFile(marker), b"labels": []}, protocol=2))
+    with pytest.raises(UsageError, match=r"data_batch_3 could not be read safely \(global .*open is not allowed\)"):
+        load_base("cifar10", data_root=str(root))
+    assert not marker.exists()

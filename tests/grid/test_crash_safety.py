@@ -141,6 +141,7 @@ def test_a_killed_ray_worker_is_retried_or_recorded_as_failed(tmp_path, max_fail
         assert code == 1, log
         failed = [r for r in records.values() if r["status"] == "failed"]
         assert len(failed) == 1 and failed[0]["error"].startswith("Ray trial error"), log
+        assert "error.txt" not in failed[0]["error"] and len(failed[0]["error"]) > len("Ray trial error: "), failed
         assert sum(r["status"] == "done" for r in records.values()) == 3
 
 

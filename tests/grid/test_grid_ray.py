@@ -29,6 +29,9 @@ def test_quick_grid_under_ray_then_resume_and_extend(tmp_path, capsys):
     assert (runs.set_index("run_id").last_acc == last.loc[runs.run_id].values).all()
     record = json.loads((out / "runs" / f"{runs.run_id[0]}.json").read_text())
     assert record["env"]["ray"] and "git_commit" in record and record["config"]["method"] in METHODS
+    # Tune's own files (which it unpickles) never go to the shared results folder
+    assert not (out / ".ray").exists() and {p.name for p in out.iterdir()} <= {
+        "runs", "checkpoints", "runs.csv", "epochs.csv", "runs.parquet", "epochs.parquet", ".lock"}
 
     # the same command again launches nothing
     capsys.readouterr()

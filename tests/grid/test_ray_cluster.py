@@ -183,6 +183,13 @@ def test_grid_on_a_two_node_cluster_runs_trials_on_both_nodes(two_node_cluster, 
     methods = ["ce", "balanced_softmax"]
     cmd = [sys.executable, "-m", "bench", "run", "grid", "--preset", "quick", "--methods", ",".join(methods),
            "--address", two_node_cluster.address, "--out", str(out)]
+    # a trial larger than any node (1 CPU each) is refused with one line instead of pending for ever
+    too_big = subprocess.run([*cmd, "--cpus-per-trial", "2"], check=False, capture_output=True, text=True,
+                             env=two_node_cluster.env, cwd=REPO, timeout=120)
+    refusal = [line for line in too_big.stderr.splitlines() if line.startswith("bench")]
+    assert too_big.returncode == 2 and len(refusal) == 1, too_big.stderr[-3000:]
+    assert "no node of the cluster" in refusal[0] and "the largest 1 CPUs" in refusal[0], refusal
+    assert not list(out.glob("runs/*.json"))
     grid = subprocess.run(cmd, check=False, capture_output=True, text=True, env=two_node_cluster.env, cwd=REPO,
                           timeout=300)
     assert grid.returncode == 0, grid.stdout[-3000:] + grid.stderr[-3000:]

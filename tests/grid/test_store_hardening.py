@@ -149,6 +149,23 @@ def test_disk_full_while_writing_a_record_stops_with_one_line_and_keeps_finished
     assert sorted(pd.read_csv(tmp_path / "runs.csv").run_id) == ["a", "b"]
 
 
+def test_a_done_runs_checkpoint_is_deleted_only_once_its_record_is_written(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path)
+    store.checkpoint_dir.mkdir(parents=True)
+    for run_id in ("a", "b", "c"):
+        (store.checkpoint_dir / f"{run_id}.pt").write_bytes(b"state")
+    enospc_on(monkeypatch, "_write_file", lambda path: True)
+    with pytest.raises(StoreWriteError):
+        store.write(record("a"))
+    assert (store.checkpoint_dir / "a.pt").exists()  # the run resumes from it next time
+    monkeypatch.undo()
+    ResultsStore(tmp_path).write(record("a"))
+    assert not (store.checkpoint_dir / "a.pt").exists()
+    failed = {**record("b", seed=1), "status": "failed", "error": "boom", "summary": {}}
+    ResultsStore(tmp_path).write(failed)
+    assert (store.checkpoint_dir / "b.pt").exists() and (store.checkpoint_dir / "c.pt").exists()
+
+
 def test_disk_full_while_appending_a_table_row_names_the_table_and_the_next_command_heals(tmp_path, monkeypatch):
     store = ResultsStore(tmp_path)
     store.write(record("a"))
@@ -195,20 +212,27 @@ def test_permission_lost_mid_grid_says_what_to_restore(tmp_path, monkeypatch):
         store.write(record("b", seed=1))
 
 
-def test_the_grid_driver_stops_with_one_line_and_a_non_zero_exit_when_the_disk_fills(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("launcher", ["local", pytest.param("ray", marks=pytest.mark.ray)])
+def test_the_grid_driver_stops_with_one_line_and_a_non_zero_exit_when_the_disk_fills(tmp_path, monkeypatch, capsys,
+                                                                                     launcher):
     from bench.cli import main
 
     out = tmp_path / "grid"
+    grid = ["run", "grid", "--preset", "quick", "--methods", "ce", "--launcher", launcher, "--out", str(out),
+            "--checkpoint-every", "1"]
     enospc_on(monkeypatch, "_write_file", lambda path: path.suffix == ".json" and path.parent.name == "runs"
               and len(list(path.parent.glob("*.json"))) >= 1)  # the second record does not fit
-    code = main(["run", "grid", "--preset", "quick", "--methods", "ce", "--launcher", "local", "--out", str(out)])
-    err = capsys.readouterr().err.strip()
-    assert code != 0 and len(err.splitlines()) == 1 and "No space left" in err, err
+    code = main(grid)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bench")]
+    assert code != 0 and len(err) == 1 and "No space left" in err[0], err
     records = list((out / "runs").glob("*.json"))
     assert len(records) == 1 and json.loads(records[0].read_text())["status"] == "done"
+    # the run whose record did not fit keeps its checkpoint, so it resumes
+    assert len(list((out / "checkpoints").glob("*.pt"))) >= 1
     monkeypatch.undo()
-    assert main(["run", "grid", "--preset", "quick", "--methods", "ce", "--launcher", "local", "--out", str(out)]) == 0
+    assert main(grid) == 0
     assert "1 already done" in capsys.readouterr().out
+    assert not list((out / "checkpoints").glob("*.pt"))
 
 
 # ------------------------------------------------------------------------------- umask

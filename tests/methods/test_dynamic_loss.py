@@ -25,7 +25,7 @@ from bench.core.specs import OptimSpec
 from bench.nn.backbones import build_backbone
 from methods import METHODS, Batch, MethodContext
 from methods.base import Diagnostics
-from methods.bilevel import functional_forward
+from methods.bilevel import LookAhead, functional_forward
 from methods.dynamic_loss import (
     DynamicLoss,
     DynamicMetaNet,
@@ -212,12 +212,13 @@ def test_margins_are_added_in_training_only():
 def test_virtual_step_is_the_real_sgd_step():
     """θ̂ of the look-ahead equals what torch.optim.SGD (momentum, weight decay, existing
     buffers) does with the same loss; the meta gradient reaches LC and MG."""
-    m = make_method([40] * NUM_CLASSES, warmup_epochs=0)
+    m = make_method([40] * NUM_CLASSES, warmup_epochs=0, meta_grad="unrolled")  # reads the reference graph
     m.on_epoch_start(0)
     m.train_step(batch_of(m, torch.arange(32)), 0)  # creates the momentum buffers
     assert all("momentum_buffer" in m.optimizer.state[p] for p in m.model.parameters())
     batch = batch_of(m, torch.arange(32, 64))
-    fast, _, loss = m.virtual_step(batch)
+    step, _, loss = m.virtual_step(batch)
+    fast = step.fast
     meta_x = m.ctx.transform(m.ctx.train_x[m.meta_indices])
     meta_loss = F.cross_entropy(functional_forward(m.model, fast, meta_x), m.ctx.train_y[m.meta_indices])
     for part in (m.metanet.lc, m.metanet.mg):
@@ -332,8 +333,8 @@ def test_meta_loss_is_plain_ce_of_the_look_ahead_net_on_given_labels(monkeypatch
         return drawn[-1]
 
     monkeypatch.setattr(m.meta_sampler, "next", next_and_remember)
-    monkeypatch.setattr(m, "meta_update", lambda loss, groups: losses.append(loss.detach()))
-    m.meta_step(fast)
+    monkeypatch.setattr(m, "meta_update", lambda loss, groups, step=None: losses.append(loss.detach()))
+    m.meta_step(LookAhead(fast, {}))
     (x, y), = drawn
     # the batch: strong views of meta samples, with their given labels
     meta_strong = m.ctx.transform(m.ctx.train_x[m.meta_indices], train=True).flatten(1)

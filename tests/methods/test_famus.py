@@ -55,7 +55,10 @@ class TinyNet(nn.Module):
 
 
 def tiny_method(cls, **hp):
-    """`cls` on TinyNet with a fixed seed, so two calls build identical weights."""
+    """`cls` on TinyNet with a fixed seed, so two calls build identical weights. These tests read the
+    unrolled (reference) route's graph directly; tests/methods/test_meta_grad.py checks the jvp route
+    against it."""
+    hp = {"meta_grad": "unrolled", **hp}
     gen = torch.Generator().manual_seed(0)
     train_y = torch.randint(0, CLASSES, (32,), generator=gen)
     meta_y = torch.arange(CLASSES).repeat(4)
@@ -72,6 +75,11 @@ def tiny_method(cls, **hp):
     return cls(ctx, {**cls.defaults, **hp})
 
 
+def _logits_and_losses(method, x, y):
+    logits = method.model(x)
+    return logits, F.cross_entropy(logits, y, reduction="none")
+
+
 def batches(seed=1):
     gen = torch.Generator().manual_seed(seed)
     x, y = torch.randn(16, 1, 6, 6, generator=gen), torch.randint(0, CLASSES, (16,), generator=gen)
@@ -83,7 +91,7 @@ def famus_vnet_gradient(fm, gates, x, y, xm, ym):
     """FaMUS's meta gradient to V with the sampler decisions forced to `gates`."""
     fm.forced_gates = gates
     logits = fm.model(x)
-    step = fm.gated_virtual_step(F.cross_entropy(logits, y, reduction="none"))
+    step = fm.gated_virtual_step(x, logits, F.cross_entropy(logits, y, reduction="none"))
     total = fm.meta_objective(step, xm, ym)["total"]
     return step, meta_gradients(total, list(fm.vnet.parameters()))
 
@@ -111,7 +119,7 @@ def test_all_samplers_on_gives_mwnet_meta_gradient():
     for a, b in ((fm.model, mw.model), (fm.vnet, mw.vnet)):
         assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     logits = mw.model(x)
-    fast = mw.virtual_step(Batch(x, y), logits, F.cross_entropy(logits, y, reduction="none"))
+    fast = mw.virtual_step(Batch(x, y), logits, F.cross_entropy(logits, y, reduction="none")).fast
     want = meta_gradients(F.cross_entropy(functional_forward(mw.model, fast, xm), ym), list(mw.vnet.parameters()))
     _, got = famus_vnet_gradient(fm, torch.ones(len(fm.layers), dtype=torch.bool), x, y, xm, ym)
     assert_close_lists(got, want)
@@ -147,7 +155,7 @@ def test_off_layers_reach_their_sampler_only_through_the_code_gate_term(off_gate
     x, y, _, _ = batches()
     fm = tiny_method(FaMUS, off_gate_gradient=off_gate_gradient)
     fm.forced_gates = torch.zeros(len(fm.layers), dtype=torch.bool)
-    step = fm.gated_virtual_step(F.cross_entropy(fm.model(x), y, reduction="none"))
+    step = fm.gated_virtual_step(x, *_logits_and_losses(fm, x, y))
     sampler_params = list(fm.samplers.parameters())
     for layer in fm.layers:
         fast, param, grad = step.fast[layer.kernel], fm.params[layer.kernel], step.grads[layer.kernel]
@@ -163,7 +171,7 @@ def test_last_stage_samples_only_the_last_stage_and_freezes_the_rest():
     assert fm.frozen_names == ["conv.weight", "conv.bias", "bn.weight", "bn.bias"]
     x, y, _, _ = batches()
     fm.forced_gates = torch.ones(2, dtype=torch.bool)
-    step = fm.gated_virtual_step(F.cross_entropy(fm.model(x), y, reduction="none"))
+    step = fm.gated_virtual_step(x, *_logits_and_losses(fm, x, y))
     vnet_params = list(fm.vnet.parameters())
     for name in fm.frozen_names:  # moved by the virtual step, constant in the meta gradient
         assert step.fast[name].grad_fn is None
@@ -213,7 +221,7 @@ def test_gradient_match_loss_against_its_formula(grad_loss):
     the FC weight and bias; the training side carries V's gradient, the meta side is a target."""
     x, y, xm, ym = batches()
     fm = tiny_method(FaMUS, grad_loss=grad_loss)
-    step = fm.gated_virtual_step(F.cross_entropy(fm.model(x), y, reduction="none"))
+    step = fm.gated_virtual_step(x, *_logits_and_losses(fm, x, y))
     parts = fm.meta_objective(step, xm, ym)
     (tra_w, tra_b), (val_w, val_b) = fc_gradients(fm, x, y, step, xm, ym)
     if grad_loss == "paper":
@@ -233,7 +241,7 @@ def test_code_variant_normalises_by_the_weight_sum_and_trains_v_by_the_codes_sgd
     x, y, _, _ = batches()
     fm = tiny_method(FaMUS, **FAMUS_CODE)
     assert fm.hp["weight_norm"] == "sum" and fm.hp["detach_loss_input"] is True
-    step = fm.gated_virtual_step(F.cross_entropy(fm.model(x), y, reduction="none"))
+    step = fm.gated_virtual_step(x, *_logits_and_losses(fm, x, y))
     (tra_w, tra_b), _ = fc_gradients(fm, x, y, step, *batches()[2:])
     torch.testing.assert_close(step.grads["fc.weight"], tra_w)
     torch.testing.assert_close(step.grads["fc.bias"], tra_b)
@@ -267,7 +275,7 @@ def test_gate_values_are_exact_and_samplers_get_gradients():
     x, y, xm, ym = batches()
     fm = tiny_method(FaMUS)
     logits = fm.model(x)
-    step = fm.gated_virtual_step(F.cross_entropy(logits, y, reduction="none"))
+    step = fm.gated_virtual_step(x, logits, F.cross_entropy(logits, y, reduction="none"))
     assert step.gate.detach().tolist() == [float(o) for o in step.on]
     parts = fm.meta_objective(step, xm, ym)
     assert parts["rate"].item() == (sum(step.on) - fm.hp["num_active"]) ** 2

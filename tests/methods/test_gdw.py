@@ -120,10 +120,10 @@ def test_equal_class_weights_give_mwnet_fast_weights_and_vnet_gradient(digits):
     p = clamped_probs(logits, gdw.hp["p_max"])
     assert p.max() < gdw.hp["p_max"]  # unclamped, so the zero-mean entry equals v
     omega = gdw.first_stage_weights(F.cross_entropy(logits, y, reduction="none"), p, y)
-    fast_gdw = gdw.class_virtual_step(logits, p, y, omega)
+    fast_gdw = gdw.class_virtual_step(x, logits, p, y, omega)
     gdw.class_meta_step(fast_gdw, omega)
-    for name in fast_mw:
-        torch.testing.assert_close(fast_gdw[name], fast_mw[name])
+    for name in fast_mw.fast:
+        torch.testing.assert_close(fast_gdw.fast[name], fast_mw.fast[name])
     for a, b in zip(gdw.vnet.parameters(), mw.vnet.parameters()):
         assert a.grad.abs().max() > 0
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-9)

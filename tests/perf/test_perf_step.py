@@ -10,7 +10,11 @@ from methods import METHODS
 
 def test_rows_cover_bare_and_every_method_with_ratios():
     rows = run_perf(backbone="mlp", batch=32, iters=2, warmup=1, measure_memory=False)
-    assert [r["method"] for r in rows] == ["bare", *METHODS.names()]
+    routed = [f"{n}[{route}]" if "meta_grad" in METHODS.get(n).defaults else n
+              for n in METHODS.names() for route in (("jvp", "unrolled") if "meta_grad" in METHODS.get(n).defaults
+                                                     else ("",))]
+    assert [r["method"] for r in rows] == ["bare", *routed]
+    assert "mwnet[jvp]" in routed and "mwnet[unrolled]" in routed and "ce" in routed
     by_name = {r["method"]: r for r in rows}
     assert by_name["ce"]["ratio_to_ce"] == 1.0
     for r in rows:
@@ -43,3 +47,14 @@ def test_epoch_mode_measures_a_dividemix_epoch_against_ce_and_its_cost_model():
     assert "measured / model" in format_epoch_perf(r)
     with pytest.raises(UsageError, match="DivideMix"):
         run_epoch_perf("ce", dataset="digits", backbone="mlp")
+
+
+def test_one_route_only_and_the_candidate_runs_that_route(capsys):
+    from bench.perf.step import make_step
+
+    assert main(["perf", "--backbone", "mlp", "--batch", "16", "--iters", "1", "--methods", "mwnet,dal",
+                 "--meta-grad", "unrolled", "--json"]) == 0
+    assert [r["method"] for r in json.loads(capsys.readouterr().out)] == ["bare", "ce", "mwnet[unrolled]", "dal"]
+    step = make_step("gdw[unrolled]", "mlp", 16, __import__("torch").device("cpu"))
+    assert step.__closure__ and any(getattr(c.cell_contents, "hp", {}).get("meta_grad") == "unrolled"
+                                    for c in step.__closure__ if hasattr(c.cell_contents, "hp"))
