@@ -36,9 +36,10 @@ momentum and weight decay included) the chain rule gives
     dL_meta/dφ = ∂/∂φ ⟨∂L/∂z(φ), u⟩,   u = J_θ z · w   (one forward-mode Jacobian-vector product),
 
 so no second-order graph through the network is ever built: g is a detached leaf, u comes from
-a forward-mode (dual-tensor) pass of the training forward (the same input, so the same BatchNorm batch statistics,
-on copies of the running statistics whatever `bn` says), and the last derivative runs through the
-loss head only (logit space). A parameter whose virtual gradient is a constant of the meta
+a forward-mode pass of the training forward (the same input, so the same BatchNorm batch statistics,
+running statistics untouched whatever `bn` says) that reuses its activations where the backbone traces
+(`training_forward`, methods.tangent) and recomputes it with dual tensors otherwise, and the last
+derivative runs through the loss head only (logit space). A parameter whose virtual gradient is a constant of the meta
 gradient (FaMUS's off layers, `first_order`) gets no tangent. Dropout would draw other masks in
 the JVP forward, so a backbone with active dropout is refused on this route.
 
@@ -59,6 +60,7 @@ from torch.func import functional_call
 
 from bench.core.hparams import Rule
 from methods.base import Images, Method, MethodContext
+from methods.tangent import ReusableForward
 
 BN_MODES = ("scratch", "real")
 #: how the meta gradient is computed (module docstring); "jvp" is the default where it is exact
@@ -287,11 +289,39 @@ class BilevelMethod(Method):
 
     compilable: ClassVar[bool] = False
     hparam_rules: ClassVar[Mapping[str, Rule]] = {"bn": BN_MODES}
+    #: its training step's logits come from `training_forward` (so the jvp route may reuse that forward)
+    trains_through_training_forward: ClassVar[bool] = False
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)
         self.params = dict(self.model.named_parameters())
         self.check_meta_grad()
+        # the jvp route's tangent pass reuses the training forward's activations where the backbone traces
+        # (methods.tangent); with bn="real" the meta forward moves the running statistics it would check
+        self._reusable: ReusableForward | None = None
+        self._forward_input: Tensor | None = None
+        jvp = self.hp.get("meta_grad") == "jvp" and self.hp.get("bn") == "scratch"
+        if jvp and self.trains_through_training_forward and ReusableForward.supports(self.model):
+            self._reusable = ReusableForward(self.model)
+
+    def training_forward(self, x: Tensor) -> Tensor:
+        """model(x) of a training step, the same logits, graph and BatchNorm update; on the jvp route through
+        `ReusableForward` when the backbone allows, so that the forward-mode pass of `meta_gradients_of`
+        reuses this forward's activations instead of recomputing them."""
+        if self._reusable is None:
+            return self.model(x)
+        self._forward_input = x
+        return self._reusable(x)
+
+    def _logit_tangent(self, step: LookAhead, tangents: Mapping[str, Tensor]) -> Tensor:
+        """u = J·tangents at the step's training forward: reusing it when it ran through `training_forward`."""
+        if self._reusable is not None and step.x is self._forward_input:
+            try:
+                return self._reusable.tangent(tangents)
+            finally:
+                self._reusable.clear()
+                self._forward_input = None
+        return logit_tangent(self.model, self.params, step.x, tangents)
 
     def meta_loss(self, fast: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         """Mean CE of the look-ahead network θ̂ (`fast`) on a meta batch, against its labels."""
@@ -328,7 +358,7 @@ class BilevelMethod(Method):
         leaves = [step.grads[n] for n in step.tangent_names]
         outs = torch.autograd.grad(meta_loss, [*leaves, *inputs], allow_unused=True)
         tangents = {n: w for n, w in zip(step.tangent_names, outs[: len(leaves)]) if w is not None}
-        u = logit_tangent(self.model, self.params, step.x, tangents)
+        u = self._logit_tangent(step, tangents)
         through_head = (step.head_grad * u.to(step.head_grad.dtype)).sum()
         second = torch.autograd.grad(through_head, inputs, allow_unused=True)
         grads = []

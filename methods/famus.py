@@ -331,7 +331,7 @@ class FaMUS(MWNet):
 
     # --- one iteration -----------------------------------------------------------------------
     def train_step(self, batch: Batch, epoch: int) -> Tensor:
-        logits = self.model(batch.x)  # shared by the virtual and the actual step, as in MW-Net
+        logits = self.training_forward(batch.x)  # shared by the virtual and the actual step, as in MW-Net
         losses = F.cross_entropy(logits.float(), batch.y, reduction="none")
         step = self.gated_virtual_step(batch.x, logits, losses)
         self.gated_meta_step(step)

@@ -110,7 +110,7 @@ class GDW(MWNet):
     dataset_defaults = {"cifar100": GDW_CIFAR100}
 
     def train_step(self, batch: Batch, epoch: int) -> Tensor:
-        logits = self.model(batch.x)  # one forward at θ for the virtual and the actual step
+        logits = self.training_forward(batch.x)  # one forward at θ for the virtual and the actual step
         losses = F.cross_entropy(logits.detach().float(), batch.y, reduction="none")
         p = clamped_probs(logits, self.hp["p_max"])
         omega = self.first_stage_weights(losses, p, batch.y)

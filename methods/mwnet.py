@@ -95,6 +95,7 @@ class MWNet(BilevelMethod):
     family = "meta re-weighting (clean meta set)"
     throughput_target = 5.0  # issue 6: an MW-Net epoch within 5x a CE epoch on an H100
     uses_meta_set: ClassVar[bool] = True
+    trains_through_training_forward: ClassVar[bool] = True  # GDW and FaMUS too
     defaults: ClassVar[dict[str, Any]] = {
         "hidden": 100,
         "meta_optimizer": "adam",
@@ -137,7 +138,7 @@ class MWNet(BilevelMethod):
 
     # --- the three steps -----------------------------------------------------------------
     def train_step(self, batch: Batch, epoch: int) -> Tensor:
-        logits = self.model(batch.x)  # one forward at θ: the virtual and the actual step share it
+        logits = self.training_forward(batch.x)  # one forward at θ: the virtual and the actual step share it
         losses = F.cross_entropy(logits.float(), batch.y, reduction="none")
         step = self.virtual_step(batch, logits, losses)
         self.meta_step(step)

@@ -7,29 +7,46 @@ tangent one. `ReusableForward` instead runs the training forward itself, through
 module that also hands back (as references, never copies) the primal values a later tangent pass needs,
 and `ReusableForward.tangent` then propagates only the tangents, with hand-written linear rules::
 
-    rf = ReusableForward(model)          # raises NotTraceable if torch.fx cannot trace the model
+    rf = ReusableForward(model)          # raises NotSupported if torch.fx cannot trace the model
     logits = rf(x)                       # == model(x): same values, autograd graph, running-stat update
     ...                                  # backward, meta forward, ... (parameters unchanged)
     u = rf.tangent({"fc.weight": w_fc, "layer3.4.conv2.weight": w_c})   # J·w at the θ, x of rf(x)
 
-Natively handled (no primal recomputation): Conv1d/2d/3d and Linear modules (conv(t, W) + conv(x, dW) + db),
-BatchNorm1d/2d/3d (train mode: differentiated through the batch mean and variance, as forward-mode AD does;
-eval mode: the affine map with the running statistics), ReLU (mask of the saved output), MaxPool2d
-(the argmax of the saved input), add/sub/neg, mul/div by a constant or a tensor (product rule), and the
-linear parameter-free ops (view/reshape/flatten/permute/transpose/getitem/F.pad/cat/stack/avg and adaptive
-avg pooling/Identity/Flatten, ...) applied to the tangent. Every other node falls back to `torch.func.jvp`
-of that node alone at its saved primal inputs (running-statistic buffers cloned). A node none of whose
-inputs carries a tangent gets none (no work below the lowest layer with a tangent).
+Natively handled (no primal recomputation):
 
-In-place ops of the traced graph (``nn.ReLU(inplace=True)``, ``out += identity``, ...) run out of place in
-`ReusableForward.__call__` (same values, one more buffer) so that the saved primal values stay intact; the
-tangent pass checks the version counters of everything it reads and raises if anything (a saved activation,
-a parameter, a BatchNorm buffer) was modified in place since the forward.
+* Conv1d/2d/3d (zeros padding) and Linear modules: conv(x, dW) + conv(dx, W) + db, as one call on the input and
+  tangent stacked along the input channels when both terms are there (one group);
+* BatchNorm1d/2d/3d: in train mode differentiated through the batch mean and variance, as forward-mode AD does:
+  γ/σ·(dx − mean(dx) − x̂·mean(dx·x̂)) is BatchNorm's own backward kernel applied to dx (the Jacobian in x is
+  symmetric), at the batch statistics the forward saved for its backward (recomputed where it saved none),
+  plus dγ·x̂ + dβ; in eval mode the affine map with the running statistics;
+* ReLU (module, F.relu, torch.relu, .relu()): ReLU's backward kernel with the saved output as the mask;
+* MaxPool2d / F.max_pool2d: the tangent gathered at the argmax of the saved input;
+* add/sub (broadcast to the output's shape), mul/div by a constant or a tensor (product and quotient rules);
+* the parameter-free linear ops applied to the tangent: view/reshape/flatten/permute/transpose/getitem/
+  F.pad (zero padding for the tangent)/cat/stack/sum/mean/avg and adaptive avg pooling/Identity/Flatten/
+  inactive dropout, ...; size()/shape/argmax-like results carry none.
 
-Limits: the module must be traceable by ``torch.fx.symbolic_trace`` (data-independent control flow),
-return one tensor, and draw no random numbers (active dropout is refused, as on the dual-tensor route);
-forward hooks of the top module and of traced-through (non-leaf) submodules do not run. The trace is
-redone when the module's train/eval mode changes.
+Every other node (LayerNorm, GELU, tanh, a reflect-padded conv, ...) falls back to forward-mode AD (dual tensors)
+of that node alone at its saved primal inputs, with copies of its buffers taken before the forward. A node none of
+whose inputs carries a tangent gets none: no work below the lowest layer with a tangent.
+
+In-place calls of the traced graph (``nn.ReLU(inplace=True)``, ``x.relu_()``, ``F.relu(x, inplace=True)``,
+``add_``, ...) run out of place in `ReusableForward.__call__` (same values, one more buffer) so that the primal
+values kept for the tangent pass stay intact; later reads of the updated tensor read the new value, as the
+in-place call meant. Where that is not exact (an in-place update of the input, a parameter, or a tensor with
+views) the module is refused. `tangent` checks the version counters of everything it reads and raises if a kept
+activation, a parameter or a buffer was modified in place since the forward.
+
+Memory: the kept values are references to the forward's activations (mostly those autograd keeps for its
+backward anyway: conv/BatchNorm inputs, ReLU outputs); they stay alive until the next call or `clear()`.
+
+Limits: the module must be traceable by ``torch.fx.symbolic_trace`` (data-independent control flow), return one
+tensor and draw no random numbers (active dropout is refused, as on the dual-tensor route); `NotSupported` says
+so at construction (`ReusableForward.supports` asks first), and the caller falls back to `logit_tangent`.
+Forward hooks of the top module and of traced-through (non-leaf) submodules do not run. One trace is kept per
+combination of the submodules' train/eval modes. On CUDA the cuDNN BatchNorm keeps its statistics in another
+form, so they are recomputed there (one reduction per BatchNorm layer).
 """
 from __future__ import annotations
 
@@ -43,11 +60,12 @@ import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.func import functional_call
 
-__all__ = ["NotTraceable", "ReusableForward"]
+__all__ = ["NotSupported", "ReusableForward"]
 
 
-class NotTraceable(TypeError):
-    """`torch.fx` cannot trace the module (or its graph has a form `ReusableForward` does not take)."""
+class NotSupported(TypeError):
+    """`torch.fx` cannot trace the module, or its graph has a form `ReusableForward` does not take (active dropout,
+    an in-place update it cannot rewrite exactly, an output that is not one tensor)."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -61,6 +79,8 @@ _LINEAR_FUNCTIONS: set[Any] = {
     torch.flip, torch.diagonal, torch.select, torch.repeat_interleave, operator.getitem, operator.neg, torch.neg,
     F.pad, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.avg_pool1d, F.avg_pool2d,
     F.avg_pool3d, F.pixel_shuffle, F.pixel_unshuffle, F.interpolate,
+    *(_DROPOUT_FUNCTIONS := (F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout,
+                             F.feature_alpha_dropout)),  # inactive only (active ones are refused)
 }
 _LINEAR_METHODS = {
     "view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze", "unsqueeze", "expand",
@@ -70,13 +90,14 @@ _LINEAR_METHODS = {
 #: ops linear in each tensor of their first argument, a list (missing tangents are zeros)
 _LINEAR_SEQUENCE_FUNCTIONS: set[Any] = {torch.cat, torch.stack, torch.concat, torch.hstack, torch.vstack}
 #: results that are no tensors, or constants (no tangent ever)
-_CONSTANT_METHODS = {"size", "dim", "numel", "stride", "type", "ndimension", "nelement", "detach", "argmax",
+_CONSTANT_METHODS = {"size", "dim", "numel", "stride", "ndimension", "nelement", "detach", "argmax",
                      "argmin", "ge", "gt", "le", "lt", "eq", "ne", "sign", "long", "int", "bool"}
 _CONSTANT_FUNCTIONS: set[Any] = {getattr, len, torch.argmax, torch.argmin, torch.zeros_like, torch.ones_like,
                                  torch.empty_like, torch.sign}
 _LINEAR_MODULES = (nn.Identity, nn.Flatten, nn.Unflatten, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
                    nn.AdaptiveAvgPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.ZeroPad2d, nn.PixelShuffle,
                    nn.PixelUnshuffle)
+_AFFINE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _ADD = {operator.add, torch.add, operator.sub, torch.sub}
 _MUL = {operator.mul, torch.mul, operator.truediv, torch.div}
 _DIV = {operator.truediv, torch.div, "div"}
@@ -93,6 +114,17 @@ def _is_linear_module(m: nn.Module) -> bool:
         return True
     if isinstance(m, nn.modules.dropout._DropoutNd):
         return not m.training or m.p == 0
+    return False
+
+
+def _active_dropout(gm: fx.GraphModule, n: fx.Node) -> bool:
+    if n.op == "call_module":
+        m = gm.get_submodule(n.target)
+        return isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0
+    if n.op == "call_function" and n.target in _DROPOUT_FUNCTIONS:
+        p = n.kwargs.get("p", n.args[1] if len(n.args) > 1 else 0.5)
+        training = n.kwargs.get("training", n.args[2] if len(n.args) > 2 else True)
+        return not isinstance(p, (int, float)) or not isinstance(training, bool) or (training and p > 0)
     return False
 
 
@@ -163,7 +195,7 @@ def _in_place(gm: fx.GraphModule, n: fx.Node) -> Any:
 def _out_of_place(gm: fx.GraphModule) -> None:
     """Rewrite the in-place calls (ReLU(inplace=True), relu_, add_, ...) into out-of-place ones, so that the values
     the tangent pass reads stay intact; later reads of the updated tensor read the new node instead (what the
-    in-place call meant). Refused (NotTraceable) where that is not exact: an in-place update of the input, of a
+    in-place call meant). Refused (NotSupported) where that is not exact: an in-place update of the input, of a
     parameter or buffer, or of a tensor that has views read later."""
     order = {n: i for i, n in enumerate(gm.graph.nodes)}
     for node in list(gm.graph.nodes):
@@ -175,10 +207,10 @@ def _out_of_place(gm: fx.GraphModule) -> None:
             continue
         group = _aliases(target)
         if any(g.op in ("placeholder", "get_attr") for g in group):
-            raise NotTraceable(f"{node.name} updates an input, parameter or buffer in place")
+            raise NotSupported(f"{node.name} updates an input, parameter or buffer in place")
         later = [(g, u) for g in group for u in g.users if order[u] > order[node]]
         if later and group != {target}:
-            raise NotTraceable(f"{node.name} updates in place a tensor whose views are read later")
+            raise NotSupported(f"{node.name} updates in place a tensor whose views are read later")
         for _, user in later:
             user.replace_input_with(target, node)
         node.op, node.target, node.kwargs = twin
@@ -223,7 +255,7 @@ def _tree_tangent(value: Any) -> Any:
 
 
 def _conv_like(fn: Callable[..., Tensor], x: Tensor, tx: Tensor | None, weight: Tensor, dw: Tensor | None,
-               db: Tensor | None, bias_shape: tuple[int, ...], **kw: Any) -> Tensor | None:
+               db: Tensor | None, bias_shape: tuple[int, ...], out_shape: torch.Size, **kw: Any) -> Tensor | None:
     """conv(x, dW) + conv(dx, W) + db for a map `fn` linear in its input and in its weight. With both terms (and
     one group) it is one call on the inputs and weights stacked along the input channels, which oneDNN runs
     faster than two calls on the narrow layers of a CIFAR network."""
@@ -236,20 +268,22 @@ def _conv_like(fn: Callable[..., Tensor], x: Tensor, tx: Tensor | None, weight: 
     if tx is not None:
         part = fn(tx, weight, None, **kw)
         out = part if out is None else out.add_(part)
-    if db is not None:
-        out = db.view(bias_shape) if out is None else out.add_(db.view(bias_shape))
+    if db is not None:  # only a bias tangent: broadcast to the output shape
+        out = db.view(bias_shape).expand(out_shape).contiguous() if out is None else out.add_(db.view(bias_shape))
     return out
 
 
-def _conv_rule(m: nn.Module, x: Tensor, tx: Tensor | None, pt: Mapping[str, Tensor]) -> Tensor | None:
+def _conv_rule(m: nn.Module, x: Tensor, tx: Tensor | None, pt: Mapping[str, Tensor], out_shape: torch.Size
+               ) -> Tensor | None:
     fn = F.conv1d if isinstance(m, nn.Conv1d) else F.conv3d if isinstance(m, nn.Conv3d) else F.conv2d
     shape = (1, -1) + (1,) * (x.dim() - 2)
-    return _conv_like(fn, x, tx, m.weight, pt.get("weight"), pt.get("bias"), shape, stride=m.stride,
+    return _conv_like(fn, x, tx, m.weight, pt.get("weight"), pt.get("bias"), shape, out_shape, stride=m.stride,
                       padding=m.padding, dilation=m.dilation, groups=m.groups)
 
 
-def _linear_rule(m: nn.Linear, x: Tensor, tx: Tensor | None, pt: Mapping[str, Tensor]) -> Tensor | None:
-    return _conv_like(F.linear, x, tx, m.weight, pt.get("weight"), pt.get("bias"), (-1,))
+def _linear_rule(m: nn.Linear, x: Tensor, tx: Tensor | None, pt: Mapping[str, Tensor], out_shape: torch.Size
+                 ) -> Tensor | None:
+    return _conv_like(F.linear, x, tx, m.weight, pt.get("weight"), pt.get("bias"), (-1,), out_shape)
 
 
 def _bn_stats(out: Tensor) -> tuple[Tensor, Tensor] | None:
@@ -320,21 +354,25 @@ class _Plan:
         try:
             gm = fx.symbolic_trace(module)
         except Exception as exc:  # torch.fx raises many types (TraceError, TypeError, RuntimeError, ...)
-            raise NotTraceable(f"torch.fx cannot trace {type(module).__name__}: {type(exc).__name__}: {exc}") from exc
+            raise NotSupported(f"torch.fx cannot trace {type(module).__name__}: {type(exc).__name__}: {exc}") from exc
+        _out_of_place(gm)
         nodes = list(gm.graph.nodes)
         out_node = nodes[-1]
         if out_node.op != "output" or not isinstance(out_node.args[0], fx.Node):
-            raise NotTraceable(f"{type(module).__name__} does not return one tensor")
+            raise NotSupported(f"{type(module).__name__} does not return one tensor")
+        for n in nodes:
+            if _active_dropout(gm, n):
+                raise NotSupported(f"{n.name}: active dropout draws a new mask on every call")
         self.result = out_node.args[0]
         self.nodes = [n for n in nodes if n.op != "output"]
         needed: dict[fx.Node, None] = {self.result: None}
-        self.shape_of: dict[fx.Node, fx.Node] = {}  # add/sub node -> a node of its output shape (broadcasting)
+        self.shape_of: dict[fx.Node, fx.Node] = {}  # add/sub/conv/linear node -> its output shape (broadcasting)
         self.stats_of: dict[fx.Node, fx.Node] = {}  # BatchNorm node -> its saved batch statistics
         self.fallback_modules: list[str] = []  # their buffers are snapshot before the forward (train mode)
         for n in self.nodes:
             for dep in self._needs(gm, n):
                 needed[dep] = None
-            if _is_add(n):
+            if _is_add(n) or (n.op == "call_module" and isinstance(gm.get_submodule(n.target), _AFFINE)):
                 with gm.graph.inserting_after(n):
                     self.shape_of[n] = gm.graph.call_function(getattr, (n, "shape"))
                 needed[self.shape_of[n]] = None
@@ -397,33 +435,38 @@ class ReusableForward:
     """Wraps a backbone: ``rf(x)`` returns module(x) (same values and autograd graph, BatchNorm running
     statistics updated once, as module(x) would) and keeps references to what `tangent` needs.
 
-    Raises `NotTraceable` at construction when ``torch.fx.symbolic_trace`` cannot trace the module (check
+    Raises `NotSupported` at construction when ``torch.fx.symbolic_trace`` cannot trace the module (check
     first with `ReusableForward.supports`); the caller then falls back to `methods.bilevel.logit_tangent`.
     """
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
-        self._plans: dict[bool, _Plan] = {}
-        self._plan(module.training)
-        self._last: tuple[_Plan, dict[fx.Node, Any], list[tuple[Tensor, int]], dict[str, Tensor]] | None = None
+        self._plans: dict[tuple[bool, ...], _Plan] = {}  # one trace per combination of the modules' modes
+        self._plan(self._modes())
+        self._last: tuple[_Plan, dict[fx.Node, Any], list[tuple[Tensor, int]], dict[str, Tensor], tuple[bool, ...]
+                          ] | None = None
 
     @classmethod
     def supports(cls, module: nn.Module) -> bool:
         """Whether `module` can be wrapped (it traces, in its current mode, and returns one tensor)."""
         try:
             _Plan(module)
-        except NotTraceable:
+        except NotSupported:
             return False
         return True
 
-    def _plan(self, training: bool) -> _Plan:
-        plan = self._plans.get(training)
+    def _plan(self, modes: tuple[bool, ...]) -> _Plan:
+        plan = self._plans.get(modes)
         if plan is None:
-            plan = self._plans[training] = _Plan(self.module)
+            plan = self._plans[modes] = _Plan(self.module)
         return plan
 
+    def _modes(self) -> tuple[bool, ...]:
+        return tuple(m.training for m in self.module.modules())
+
     def __call__(self, x: Tensor) -> Tensor:
-        plan = self._plan(self.module.training)
+        modes = self._modes()
+        plan = self._plan(modes)
         self._last = None  # drop the previous forward's references before this one allocates
         buffers: dict[str, Tensor] = {}
         if self.module.training:
@@ -435,7 +478,7 @@ class ReusableForward:
         watched = [(v, v._version) for v in saved if isinstance(v, Tensor)]
         watched += [(p, p._version) for p in self.module.parameters()]
         watched += [(b, b._version) for b in self.module.buffers()]
-        self._last = (plan, values, watched, buffers)
+        self._last = (plan, values, watched, buffers, modes)
         return out
 
     def clear(self) -> None:
@@ -450,7 +493,9 @@ class ReusableForward:
         them. Changes no buffer. Raises RuntimeError if a value it reads changed since that forward."""
         if self._last is None:
             raise RuntimeError("ReusableForward.tangent needs a forward first (rf(x))")
-        plan, values, watched, buffers = self._last
+        plan, values, watched, buffers, modes = self._last
+        if modes != self._modes():
+            raise RuntimeError("the module's train/eval modes changed since the forward; run it again")
         for tensor, version in watched:
             if tensor._version != version:
                 raise RuntimeError("a parameter, buffer or activation of the last forward was modified in place "
@@ -493,9 +538,9 @@ class ReusableForward:
                 return self._fallback(node, m, primal, tan, tangents, buffers)
             tx = tan(a0)
             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.padding_mode == "zeros":
-                return _conv_rule(m, primal(a0), tx, pt)
+                return _conv_rule(m, primal(a0), tx, pt, primal(plan.shape_of[node]))
             if isinstance(m, nn.Linear):
-                return _linear_rule(m, primal(a0), tx, pt)
+                return _linear_rule(m, primal(a0), tx, pt, primal(plan.shape_of[node]))
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and _is_native_module(m):
                 stats = primal(plan.stats_of[node]) if node in plan.stats_of else None
                 return _batch_norm_rule(m, primal(a0), tx, pt, stats)

@@ -76,9 +76,14 @@ def assert_relatively_close(got: torch.Tensor, want: torch.Tensor, what: str) ->
     return diff / scale
 
 
-def run_both(method: str, prepare=None, **hp) -> float:
-    """Two iterations under each route; returns the worst relative difference of the meta gradients."""
+def run_both(method: str, prepare=None, reuse: bool = True, **hp) -> float:
+    """Two iterations under each route; returns the worst relative difference of the meta gradients.
+    `reuse`: the jvp twin's tangent pass reuses its training forward (methods.tangent) where the method
+    trains on model(x) (MW-Net, GDW, FaMUS); False forces the dual-tensor recompute."""
     jvp, unrolled = build(method, "jvp", **hp), build(method, "unrolled", **hp)
+    if not reuse:
+        jvp._reusable = None
+    assert (jvp._reusable is not None) == (reuse and method != "dynamic_loss")
     worst = 0.0
     for m in (jvp, unrolled):
         m.on_epoch_start(0)
@@ -101,6 +106,13 @@ def run_both(method: str, prepare=None, **hp) -> float:
 @pytest.mark.parametrize("detach", [True, False], ids=["detached-loss", "attached-loss"])
 def test_mwnet_routes_agree(norm, detach):
     run_both("mwnet", weight_norm=norm, detach_loss_input=detach)
+
+
+@pytest.mark.parametrize("method", ["mwnet", "famus"])
+def test_the_recomputing_tangent_pass_agrees_too(method):
+    """The fallback for backbones torch.fx cannot trace: dual tensors through a fresh forward."""
+    run_both(method, reuse=False, **({"lambda_g": 0.1} if method == "famus" else {}),
+             prepare=_force_random_gates(4) if method == "famus" else None)
 
 
 def test_gdw_routes_agree_on_v_and_on_the_class_weights():

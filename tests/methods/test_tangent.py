@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from bench.nn.backbones import WideResNet, build_backbone
-from methods.tangent import NotTraceable, ReusableForward
+from methods.tangent import NotSupported, ReusableForward
 
 REL32 = 1e-5
 REL64 = 1e-10
@@ -137,6 +137,8 @@ def test_eval_mode_and_mode_switch() -> None:
     rf = ReusableForward(model)
     rf(x)  # train mode: some running statistics
     model.eval()
+    with pytest.raises(RuntimeError, match="modes changed"):
+        rf.tangent({})  # the forward ran in train mode
     assert torch.equal(rf(x), model(x))
     tangents = random_tangents(model)
     assert rel_err(rf.tangent(tangents), reference_tangent(model, x, tangents)) < REL32
@@ -202,11 +204,25 @@ def test_zoo_rules_and_fallback(dtype: torch.dtype, tol: float) -> None:
     assert torch.equal(rf(x), twin(x))
     for (n, b), b2 in zip(model.named_buffers(), twin.buffers()):
         assert torch.equal(b, b2), n
-    for prefixes in (None, ("scale",), ("norm.", "proj."), ("reflect.",)):
+    for prefixes in (None, ("scale",), ("norm.", "proj."), ("reflect.",), ("fc.bias",)):
         tangents = random_tangents(model, prefixes)
         dx = torch.randn_like(x) if prefixes is None else None
         u, ref = rf.tangent(tangents, input_tangent=dx), reference_tangent(model, x, tangents, dx)
         assert rel_err(u, ref) < tol, (prefixes, rel_err(u, ref))
+    # a bias in front of a train-mode BatchNorm: BatchNorm removes any per-channel constant, so J·w is 0
+    u = rf.tangent(random_tangents(model, ("conv.bias", "proj.bias")))
+    assert u.shape == (8, 5) and u.abs().max() < tol
+
+
+@pytest.mark.parametrize("name,prefixes", [("small_cnn", ("conv1.bias",)), ("small_cnn", ("conv2.bias", "fc1.bias")),
+                                           ("mlp", ("hidden1.bias",))])
+def test_bias_only_tangents(name: str, prefixes: tuple[str, ...]) -> None:
+    """Only bias tangents: the conv/linear tangent is the bias broadcast to the output's shape."""
+    model, x = build(name, torch.float64)
+    rf = ReusableForward(model)
+    rf(x)
+    tangents = random_tangents(model, prefixes)
+    assert rel_err(rf.tangent(tangents), reference_tangent(model, x, tangents)) < REL64
 
 
 class Branchy(nn.Module):
@@ -222,7 +238,7 @@ class Branchy(nn.Module):
 
 def test_untraceable_module_is_refused() -> None:
     assert not ReusableForward.supports(Branchy())
-    with pytest.raises(NotTraceable):
+    with pytest.raises(NotSupported):
         ReusableForward(Branchy())
 
 
@@ -262,5 +278,21 @@ class InPlaceOnInput(nn.Module):
 @pytest.mark.parametrize("module", [InPlaceOnView, InPlaceOnInput])
 def test_in_place_that_cannot_be_rewritten_is_refused(module: type[nn.Module]) -> None:
     assert not ReusableForward.supports(module())
-    with pytest.raises(NotTraceable, match="in place"):
+    with pytest.raises(NotSupported, match="in place"):
         ReusableForward(module())
+
+
+def test_active_dropout_is_refused_inactive_is_not() -> None:
+    model = WideResNet(3, 10, depth=10, widen_factor=1, dropout=0.3).train()
+    assert not ReusableForward.supports(model)
+    with pytest.raises(NotSupported, match="dropout"):
+        ReusableForward(model)
+    model.eval()  # F.dropout(training=False): the identity
+    x = torch.randn(2, 3, 8, 8)
+    rf = ReusableForward(model)
+    assert torch.equal(rf(x), model(x))
+    tangents = random_tangents(model)
+    assert rel_err(rf.tangent(tangents), reference_tangent(model, x, tangents)) < REL32
+    seq = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    assert not ReusableForward.supports(seq)
+    assert ReusableForward.supports(seq.eval())

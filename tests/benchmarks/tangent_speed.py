@@ -1,10 +1,12 @@
 """Timing of methods/tangent.py against the dual-tensor recompute (not collected by pytest).
 
-    python tests/methods/tangent_speed.py [--rounds 15] [--batch 100] [--backbone resnet32]
+    python tests/benchmarks/tangent_speed.py [--rounds 15] [--batch 100] [--backbone resnet32]
 
 Interleaved rounds on one batch, torch.set_num_threads(2): (a) plain model(x) with autograd, (b)
 ReusableForward(x), (c) methods.bilevel.logit_tangent (dual tensors, recomputes the primal forward),
-(d) ReusableForward.tangent (all parameters), (e) ReusableForward.tangent (last stage + fc). Medians in ms.
+(d) ReusableForward.tangent (all parameters), (e) ReusableForward.tangent (last stage + fc). Wall-clock medians
+and minima and the median process CPU time (less sensitive to other load on the machine than wall time), in ms
+and as multiples of (a).
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ def main() -> None:
     cases = {"(a) model(x)": plain, "(b) ReusableForward(x)": reusable, "(c) logit_tangent (dual)": dual,
              "(d) rf.tangent (all)": tangent, f"(e) rf.tangent ({len(last)} last-stage params)": tangent_last}
     times: dict[str, list[float]] = {k: [] for k in cases}
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
     rf(x)
     for fn in cases.values():  # warm-up
         fn()
@@ -60,13 +63,17 @@ def main() -> None:
         for name, fn in cases.items():
             if name.startswith("(d)") or name.startswith("(e)"):
                 rf(x)  # a fresh forward to tangent from (not timed)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - start)
-    base = statistics.median(times["(a) model(x)"])
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"{name:<40} {1e3 * med:8.1f} ms  ({med / base:.2f}x plain forward)")
+            cpu[name].append(time.process_time() - start_cpu)
+    print(f"{'':<44}{'wall median':>20}{'wall min':>20}{'CPU-time median':>22}")
+    ref = {k: f(v["(a) model(x)"]) for k, v, f in (("med", times, statistics.median), ("min", times, min),
+                                                     ("cpu", cpu, statistics.median))}
+    for name in cases:
+        cols = [(statistics.median(times[name]), ref["med"]), (min(times[name]), ref["min"]),
+                (statistics.median(cpu[name]), ref["cpu"])]
+        print(f"{name:<44}" + "".join(f"{1e3 * v:10.1f} ms ({v / r:.2f}x)" for v, r in cols))
 
 
 if __name__ == "__main__":
