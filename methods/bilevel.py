@@ -300,17 +300,22 @@ class BilevelMethod(Method):
         # (methods.tangent); with bn="real" the meta forward moves the running statistics it would check
         self._reusable: ReusableForward | None = None
         self._forward_input: Tensor | None = None
+        self._bn_before: list[tuple[Tensor, Tensor]] = []  # running statistics to put back (`scratch_bn`)
         jvp = self.hp.get("meta_grad") == "jvp" and self.hp.get("bn") == "scratch"
         if jvp and self.trains_through_training_forward and ReusableForward.supports(self.model):
             self._reusable = ReusableForward(self.model)
 
-    def training_forward(self, x: Tensor) -> Tensor:
+    def training_forward(self, x: Tensor, scratch_bn: bool = False) -> Tensor:
         """model(x) of a training step, the same logits, graph and BatchNorm update; on the jvp route through
         `ReusableForward` when the backbone allows, so that the forward-mode pass of `meta_gradients_of`
-        reuses this forward's activations instead of recomputing them."""
+        reuses this forward's activations instead of recomputing them.
+
+        `scratch_bn`: a look-ahead forward whose running-statistic update must not count (``bn="scratch"``,
+        Dynamic Loss's weak view): the statistics are put back once the tangent pass has run."""
         if self._reusable is None:
-            return self.model(x)
+            return functional_forward(self.model, self.params, x, "scratch") if scratch_bn else self.model(x)
         self._forward_input = x
+        self._bn_before = [(b, b.clone()) for b in self.model.buffers()] if scratch_bn else []
         return self._reusable(x)
 
     def _logit_tangent(self, step: LookAhead, tangents: Mapping[str, Tensor]) -> Tensor:
@@ -321,6 +326,10 @@ class BilevelMethod(Method):
             finally:
                 self._reusable.clear()
                 self._forward_input = None
+                with torch.no_grad():
+                    for buffer, before in self._bn_before:
+                        buffer.copy_(before)
+                self._bn_before = []
         return logit_tangent(self.model, self.params, step.x, tangents)
 
     def meta_loss(self, fast: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Tensor:

@@ -234,6 +234,7 @@ class DynamicLoss(BilevelMethod):
     order = 90
     family = "meta, no clean data"
     uses_indices: ClassVar[bool] = True
+    trains_through_training_forward: ClassVar[bool] = True  # its virtual (weak-view) forward
     defaults: ClassVar[dict[str, Any]] = {
         "warmup_epochs": 5,  # DL Table 1 (CIFAR)
         "lc_warmup_iters": 2000,  # global iterations of LC warm-up [code]
@@ -406,7 +407,10 @@ class DynamicLoss(BilevelMethod):
 
         Returns (the look-ahead, the weak logits at θ, the virtual loss)."""
         x = self.weak_view(batch.index)
-        logits = functional_forward(self.model, self.params, x, self.hp["bn"])
+        if self._reusable is not None:  # jvp route, bn="scratch": the tangent pass reuses this forward
+            logits = self.training_forward(x, scratch_bn=True)
+        else:
+            logits = functional_forward(self.model, self.params, x, self.hp["bn"])
         y_star, _ = self.metanet.corrected_labels(logits, batch.y, self.ranks[batch.index], sample=True)
         loss = soft_cross_entropy(logits + self.margin(), y_star).mean()
         step = self.look_ahead(loss, logits, x, rule=VirtualSGD.like(self.optimizer),

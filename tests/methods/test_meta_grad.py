@@ -83,7 +83,7 @@ def run_both(method: str, prepare=None, reuse: bool = True, **hp) -> float:
     jvp, unrolled = build(method, "jvp", **hp), build(method, "unrolled", **hp)
     if not reuse:
         jvp._reusable = None
-    assert (jvp._reusable is not None) == (reuse and method != "dynamic_loss")
+    assert (jvp._reusable is not None) == reuse
     worst = 0.0
     for m in (jvp, unrolled):
         m.on_epoch_start(0)
@@ -145,6 +145,20 @@ def test_dynamic_loss_routes_agree_with_momentum_weight_decay_lc_and_mg():
             m.metanet.mg.net[-1].bias.uniform_(-2.0, 2.0, generator=torch.Generator().manual_seed(0))
 
     run_both("dynamic_loss", prepare=prepare, warmup_epochs=0, lc_warmup_iters=0, meta_batch_size=16)
+
+
+def test_dynamic_loss_reusing_its_weak_view_forward_leaves_the_running_statistics_to_the_actual_step():
+    """bn=scratch: after a meta-phase step on the reusing jvp route, the BatchNorm statistics are those of one
+    update by the strong-view (actual) forward, as on the unrolled route."""
+    jvp, unrolled = (build("dynamic_loss", route, warmup_epochs=0, lc_warmup_iters=0, meta_batch_size=16)
+                     for route in ("jvp", "unrolled"))
+    for m in (jvp, unrolled):
+        m.on_epoch_start(0)
+        torch.manual_seed(10)
+        m.train_step(batch(m, 0), 0)
+    for (name, a), b in zip(jvp.model.named_buffers(), unrolled.model.buffers()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    assert all(int(b) == 1 for n, b in jvp.model.named_buffers() if n.endswith("num_batches_tracked"))
 
 
 def test_logit_tangent_is_the_directional_derivative():
