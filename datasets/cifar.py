@@ -18,7 +18,7 @@ from bench.core.errors import UsageError
 
 from . import locate
 from .base import BaseData
-from .safe_pickle import load_arrays
+from .safe_pickle import load_array_dict
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,9 @@ CIFAR100 = CifarLayout(
 
 def _read_batch(path: Path) -> dict:
     """One python-version batch, unpickled with NumPy arrays as the only objects allowed."""
-    try:
-        with open(path, "rb") as f:
-            batch = load_arrays(f, encoding="bytes")
-    except Exception as err:  # a refused global, a truncated file, ...
-        raise UsageError(f"{path} could not be read safely ({err}); use the unmodified python-version "
-                         f"archive from https://www.cs.toronto.edu/~kriz/cifar.html") from None
-    if not isinstance(batch, dict):
-        raise UsageError(f"{path} holds a {type(batch).__name__}, not a CIFAR batch dict; use the unmodified "
-                         f"python-version archive from https://www.cs.toronto.edu/~kriz/cifar.html")
-    return batch
+    with open(path, "rb") as f:
+        return load_array_dict(f, "bytes", path, "a CIFAR batch dict", "use the unmodified python-version archive "
+                               "from https://www.cs.toronto.edu/~kriz/cifar.html")
 
 
 def _images(batch: dict) -> np.ndarray:

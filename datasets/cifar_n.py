@@ -32,7 +32,7 @@ import numpy as np
 from bench.core.errors import UsageError
 
 from . import locate
-from .safe_pickle import load_arrays
+from .safe_pickle import load_array_dict
 
 REPO_URL = "https://github.com/UCSC-REAL/cifar-10-100n"
 REPO_SUBDIR = Path("cifar-10-100n") / "data"  # where a clone of the repository keeps the files
@@ -125,15 +125,8 @@ def read_label_file(path: Path) -> dict:
             raw = archive.read(members[0])
     except zipfile.BadZipFile:
         raise UsageError(f"{path} is not a torch.save zip archive; use data/{path.name} from {REPO_URL}") from None
-    try:
-        content = load_arrays(io.BytesIO(raw), encoding="latin1")
-    except Exception as err:  # refused global, truncated pickle, ...
-        raise UsageError(f"{path} could not be read safely ({err}); "
-                         f"use the unmodified data/{path.name} from {REPO_URL}") from None
-    if not isinstance(content, dict):
-        raise UsageError(f"{path} holds a {type(content).__name__}, not a dict of label arrays; "
-                         f"use data/{path.name} from {REPO_URL}")
-    return content
+    return load_array_dict(io.BytesIO(raw), "latin1", path, "a dict of label arrays",
+                           f"use the unmodified data/{path.name} from {REPO_URL}")
 
 
 @functools.lru_cache(maxsize=4)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import functools
 import pickle
+from pathlib import Path
 from typing import IO, Any
+
+from bench.core.errors import UsageError
 
 
 def _reconstruct_function():
@@ -53,3 +56,15 @@ class ArrayUnpickler(pickle.Unpickler):
 def load_arrays(file: IO[bytes], encoding: str = "ASCII") -> Any:
     """`pickle.load(file, encoding=...)` restricted to containers and NumPy arrays."""
     return ArrayUnpickler(file, encoding=encoding).load()
+
+
+def load_array_dict(file: IO[bytes], encoding: str, path: Path, what: str, fix: str) -> dict:
+    """The dict of a released file (`load_arrays`), or a UsageError in one line naming `path` and `fix`
+    when it cannot be read safely or holds no dict (`what`: what the dict should be)."""
+    try:
+        content = load_arrays(file, encoding=encoding)
+    except Exception as err:  # a refused global, a truncated pickle, ...
+        raise UsageError(f"{path} could not be read safely ({err}); {fix}") from None
+    if not isinstance(content, dict):
+        raise UsageError(f"{path} holds a {type(content).__name__}, not {what}; {fix}")
+    return content

@@ -60,7 +60,7 @@ from torch.func import functional_call
 
 from bench.core.hparams import Rule
 from methods.base import Images, Method, MethodContext
-from methods.tangent import ReusableForward
+from methods.tangent import NotSupported, ReusableForward
 
 BN_MODES = ("scratch", "real")
 #: how the meta gradient is computed (module docstring); "jvp" is the default where it is exact
@@ -302,8 +302,11 @@ class BilevelMethod(Method):
         self._forward_input: Tensor | None = None
         self._bn_before: list[tuple[Tensor, Tensor]] = []  # running statistics to put back (`scratch_bn`)
         jvp = self.hp.get("meta_grad") == "jvp" and self.hp.get("bn") == "scratch"
-        if jvp and self.trains_through_training_forward and ReusableForward.supports(self.model):
-            self._reusable = ReusableForward(self.model)
+        if jvp and self.trains_through_training_forward:
+            try:  # one trace; a backbone torch.fx cannot trace keeps the recomputing pass
+                self._reusable = ReusableForward(self.model)
+            except NotSupported:
+                pass
 
     def training_forward(self, x: Tensor, scratch_bn: bool = False) -> Tensor:
         """model(x) of a training step, the same logits, graph and BatchNorm update; on the jvp route through
