@@ -27,7 +27,8 @@ REFERENCE_CSV = Path(__file__).resolve().parent.parent / "results" / "reference"
 
 #: our metric -> the published metric names that can stand for it, in order of preference.
 #: "acc" is a number whose paper does not say whether it is the last or the best epoch.
-COMPARABLE_METRICS = {"last": ("last", "acc"), "best": ("best", "acc"), "last5": ("last5_mean",)}
+COMPARABLE_METRICS = {"last": ("last", "acc"), "best": ("best", "acc"), "last5": ("last5_mean",),
+                      "selected": ()}  # no paper selects on a validation split
 
 
 def known_defects() -> list[tuple[str, Defect]]:

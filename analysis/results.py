@@ -5,7 +5,8 @@ A *cell* is one data protocol: (dataset, imbalance ρ, noise model, noise rate).
 clean cells from different grids and the papers' tables line up. Seeds are paired across
 methods: runs of one cell with the same (data seed, train seed) saw bit-identical data.
 
-A *metric* says which epoch of a run counts ("last", "best", "last5"); a *measure* says what is
+A *metric* says which epoch of a run counts ("last", "best", "last5", "selected": the epoch that
+maximises the run's noisy-validation score, NaN without a validation split); a *measure* says what is
 counted at it (`bench.grid.layout.MEASURES`: top-1 on the main test set by default, or top-5,
 the ImageNet test set of mini-WebVision, many/medium/few-shot accuracy). Top-1 numbers come
 from the runs table; the others from the epochs table: "last" is the value at the run's final
@@ -30,10 +31,13 @@ import pandas as pd
 
 from bench.core.errors import UsageError
 from bench.grid.layout import MEASURES, Cell
+from bench.grid.schema import STATUSES
 
 #: metric name on the command line -> column of the runs table
-METRICS = {"last": "last_acc", "best": "best_acc", "last5": "last5_acc"}
-METRIC_LABELS = {"last": "Last", "best": "Best", "last5": "Last-5 mean"}
+METRICS = {"last": "last_acc", "best": "best_acc", "last5": "last5_acc", "selected": "selected_acc"}
+METRIC_LABELS = {"last": "Last", "best": "Best (test-selected)", "last5": "Last-5 mean", "selected": "Selected"}
+#: metrics whose runs-table column came later: a table without it reads as NaN (runs without a validation split)
+LATER_METRIC_COLUMNS = {"selected_acc": float("nan"), "selected_epoch": -1}
 CELL_KEYS = ("dataset", "imbalance", "noise", "noise_rate")
 #: what must agree between runs of one method in one cell for their seeds to be pooled, in a runs table
 #: written before the `config_key` column (the hash of the whole config without its seeds) existed
@@ -100,8 +104,9 @@ def measure_values(runs: pd.DataFrame, epochs: pd.DataFrame, metric: str, measur
         per_run = rows.groupby("run_id").tail(1).set_index("run_id")["value"]
     elif metric == "last5":
         per_run = rows.groupby("run_id")["value"].apply(lambda v: v.tail(5).mean(skipna=False))
-    else:  # best: the epoch that top-1 chose
-        chosen = pd.to_numeric(runs.set_index("run_id")["best_epoch"], errors="coerce")
+    else:  # best: the epoch that top-1 chose; selected: the one the validation score chose
+        epoch_column = "selected_epoch" if metric == "selected" else "best_epoch"
+        chosen = pd.to_numeric(runs.set_index("run_id")[epoch_column], errors="coerce")
         at_best = rows[rows["epoch"].to_numpy() == chosen.reindex(rows["run_id"]).to_numpy()]
         per_run = at_best.drop_duplicates("run_id", keep="last").set_index("run_id")["value"]
     return runs["run_id"].map(per_run).astype(float)
@@ -168,9 +173,11 @@ def _normalise(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
-def load_results(path: str | Path, preset: str | None = None) -> Results:
+def load_results(path: str | Path, preset: str | None = None, trials: bool = False) -> Results:
     """Read `runs.csv` and `epochs.csv` of a results folder (rebuilt from `runs/*.json` if absent).
 
+    The trials of a `bench tune` search (a non-empty `tune_trial`) differ in their hyperparameters by
+    design and are never pooled as seeds: they are left out unless `trials` (the tuning report).
     Raises a UsageError (one line, with the fix) when the folder is missing, holds no runs,
     or holds no run of `preset`.
     """
@@ -180,7 +187,8 @@ def load_results(path: str | Path, preset: str | None = None) -> Results:
     runs_csv, epochs_csv = root / "runs.csv", root / "epochs.csv"
     try:
         if runs_csv.exists():
-            runs = pd.read_csv(runs_csv, dtype={"run_id": str, "hparams": str, "error": str, "config_key": str})
+            runs = pd.read_csv(runs_csv, dtype={"run_id": str, "hparams": str, "error": str, "config_key": str,
+                                                 "tune_trial": str})
             epochs = (pd.read_csv(epochs_csv, dtype={"run_id": str}) if epochs_csv.exists()
                       else pd.DataFrame(columns=["run_id", "epoch", "test_acc"]))
         elif (root / "runs").is_dir():
@@ -194,6 +202,9 @@ def load_results(path: str | Path, preset: str | None = None) -> Results:
                          f"records with `python -m bench results repair --results {root}`") from None
     repair = f"`python -m bench results repair --results {root}`"
     stems = ({p.stem for p in (root / "runs").glob("*.json")} if (root / "runs").is_dir() else None)
+    for column, empty in LATER_METRIC_COLUMNS.items():
+        if not runs.empty and column not in runs.columns:
+            runs = runs.assign(**{column: empty})
     missing = {"method", "status", *CELL_KEYS, *METRICS.values()} - set(runs.columns)
     if stems and (runs.empty or missing):
         raise UsageError(f"'{runs_csv}' is damaged ({len(runs)} rows, {len(stems)} run records in runs/); "
@@ -212,10 +223,24 @@ def load_results(path: str | Path, preset: str | None = None) -> Results:
         if runs.empty:
             raise UsageError(f"results folder '{root}' holds no run of preset '{preset}'; "
                              "drop --preset or pick another")
+    is_trial = tuning_trial_mask(runs)
+    if not trials and is_trial.all():
+        raise UsageError(f"results folder '{root}' holds only the trials of a `bench tune` search; see them with "
+                         f"`python -m bench table --layout tuning --results {root}`")
+    if not trials:
+        runs = runs[~is_trial]
     runs = _name_variants(_normalise(runs)).reset_index(drop=True)
-    _check_one_config(runs, root)
+    _check_one_config(runs[~tuning_trial_mask(runs)], root)
     epochs = epochs[epochs["run_id"].isin(set(runs["run_id"]))].reset_index(drop=True)
     return Results(root=root, runs=runs, epochs=epochs)
+
+
+def tuning_trial_mask(runs: pd.DataFrame) -> pd.Series:
+    """Which rows of a runs table are trials of a `bench tune` search (a non-empty `tune_trial`)."""
+    if "tune_trial" not in runs.columns:
+        return pd.Series(False, index=runs.index)
+    marked = runs["tune_trial"].fillna("").astype(str).str.strip()
+    return marked.ne("") & marked.ne("nan")
 
 
 def _table_damage(path: Path, runs: pd.DataFrame, stems: set[str] | None) -> str:
@@ -243,7 +268,7 @@ def _table_damage(path: Path, runs: pd.DataFrame, stems: set[str] | None) -> str
             row = int(wrong.to_numpy().nonzero()[0][0])
             return (f"column {column} holds {cells.iloc[row]!r}, not a number, in the row of run "
                     f"{runs['run_id'].iloc[row]}")
-    unknown = ~runs["status"].isin(["done", "failed"])
+    unknown = ~runs["status"].isin(STATUSES)
     if unknown.any():
         return f"unknown status {runs['status'][unknown].iloc[0]!r}"
     ids = runs["run_id"].astype(str) if "run_id" in runs else pd.Series(dtype=str)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,6 +193,10 @@ class _Builder:
         all_values = self.results.values(finished, metric, col.measure)
         done = all_values.dropna()
         failed = here[here["status"] != "done"]
+        if done.empty and len(finished) and metric == "selected":
+            note = self.note("the runs held out no validation split, so nothing selects an epoch (run the grid with "
+                             "--val-fraction F)")
+            return Entry("–", status="missing", notes=(note,), n_failed=len(failed))
         if done.empty and len(finished):
             note = self.note(f"the runs recorded no {_measure_text(col.measure)} (epochs column "
                              f"'{MEASURES[col.measure]}')")
@@ -447,6 +452,8 @@ _METRIC_DEFINITIONS = {
     "last": "Last: test accuracy after the final epoch",
     "best": "Best: the highest test accuracy over epochs (selected on the test set, so optimistic)",
     "last5": "Last-5 mean: mean test accuracy over the last 5 epochs",
+    "selected": "Selected: test accuracy at the epoch of the highest noisy-validation score (class-balanced on "
+                "long-tailed data), model selection without the test set",
 }
 _MEASURE_DEFINITIONS = {
     "top5": "top-5: top-5 accuracy on the main test set (WebVision val for mini-WebVision)",
@@ -656,11 +663,16 @@ def render(table: Table, fmt: str) -> str:
 
 def write_table(table: Table, out_dir: Path) -> list[Path]:
     """Write the table as .md, .tex and .csv under `out_dir`; returns the paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{table.layout.name}-{'-'.join(table.metrics)}{'-reference' if table.reference else ''}"
+    return write_formats(lambda fmt: render(table, fmt), out_dir, stem)
+
+
+def write_formats(text_of: Callable[[str], str], out_dir: Path, stem: str) -> list[Path]:
+    """Write `text_of(fmt)` for md, latex and csv as `<stem>.md/.tex/.csv` under `out_dir`; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
         path = out_dir / f"{stem}.{ext}"
-        path.write_text(render(table, fmt))
+        path.write_text(text_of(fmt))
         paths.append(path)
     return paths

@@ -25,6 +25,12 @@ draws the meta set from that set instead (stage META, the first meta_per_class o
 and no training image is held out. Images on disk (`ImageFiles`) are indexed like arrays and stay on disk.
 Human noise (CIFAR-N, `cifar_n`): the same stages on the clean labels (so the same images as with
 noise "none"), and the noise stage gives each kept training image its released human label (no draw).
+Validation split (`val_fraction` f > 0, for model selection without the test set): after both orders'
+stages, each class of the NOISY training labels (what a practitioner sees) gives up round(f·n_c) images,
+at least 1 and never its last one, drawn by its own stage (VAL); they keep their noisy labels, leave the
+training set and are used only to evaluate. Taken after the long tail and the noise, the split has the
+training set's class profile and noise process, and the training images and labels that remain are the
+same for every method (the other stages do not depend on f).
 Noise sampling "exact" (DivideMix §4.3) relabels exactly int(r·N) of the N labels it is applied to,
 chosen and relabelled with the same NOISE-stage generator. The spec's pad mode replaces the
 catalog's, and its normalisation picks the bundle's mean/std.
@@ -32,6 +38,7 @@ catalog's, and its normalisation picks the bundle's mean/std.
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -48,7 +55,7 @@ from .noise import sample_exact_count_labels, sample_noisy_labels, transition_ma
 from .normalisation import normalisation_stats
 from .spec import DataSpec
 
-STAGE_LT, STAGE_META, STAGE_NOISE = 1, 2, 3
+STAGE_LT, STAGE_META, STAGE_NOISE, STAGE_VAL = 1, 2, 3, 4
 
 
 def _rng(spec: DataSpec, stage: int) -> np.random.Generator:
@@ -140,6 +147,21 @@ def _meta_from_pool(spec: DataSpec, pool_y: np.ndarray, num_classes: int) -> np.
     return np.sort(np.concatenate([p[:m] for p in perms])) if perms else np.empty(0, dtype=np.int64)
 
 
+def validation_split(noisy_y: np.ndarray, num_classes: int, fraction: float,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Positions in `noisy_y` held out for validation: per noisy class (classes in order), the first
+    round(fraction·n_c) of a random permutation, at least 1 and at most n_c − 1 (none when n_c < 2)."""
+    if fraction <= 0:
+        return np.empty(0, dtype=np.int64)
+    parts = []
+    for perm in _class_permutations(noisy_y, num_classes, rng):
+        n = len(perm)
+        # round half up on the fraction as written (0.35 · 90 = 31.5 → 32, where float arithmetic gives 31.4999…)
+        take = min(n - 1, max(1, int(Fraction(str(fraction)) * n + Fraction(1, 2)))) if n >= 2 else 0
+        parts.append(perm[:take])
+    return np.sort(np.concatenate(parts)).astype(np.int64)
+
+
 def build_data(spec: DataSpec, device: torch.device | str = "cpu", data_root: str | None = None,
                download: bool = False) -> DataBundle:
     """Validate `spec`, load its base dataset (cached) and build the run's tensors on `device`."""
@@ -156,6 +178,11 @@ def build_data(spec: DataSpec, device: torch.device | str = "cpu", data_root: st
     if pool is not None:
         meta_x, meta_y = pool
         meta_idx = _meta_from_pool(spec, meta_y, info.num_classes)
+    held_out = validation_split(noisy_y, info.num_classes, spec.val_fraction, _rng(spec, STAGE_VAL))
+    val_idx, val_true_y, val_noisy_y = train_idx[held_out], true_y[held_out], noisy_y[held_out]
+    if len(held_out):
+        kept = np.setdiff1d(np.arange(len(train_idx)), held_out)
+        train_idx, true_y, noisy_y = train_idx[kept], true_y[kept], noisy_y[kept]
     mean, std = normalisation_stats(spec.normalisation, spec.dataset, base)
 
     def tensor(a: np.ndarray) -> torch.Tensor:
@@ -185,5 +212,9 @@ def build_data(spec: DataSpec, device: torch.device | str = "cpu", data_root: st
         augment=dataclasses.replace(info.augment, pad_mode=spec.pad_mode),
         meta_from_train=from_train,
         meta_source_index=tensor(meta_idx.astype(np.int64)),
+        val_x=images(base.train_x[val_idx]),
+        val_y=tensor(val_noisy_y.astype(np.int64)),
+        val_true_y=tensor(val_true_y.astype(np.int64)),
+        val_source_index=tensor(val_idx.astype(np.int64)),
         clean_labels_known=base.clean_labels_known,
     )

@@ -13,13 +13,13 @@ from .images import ImageFiles, StreamTransforms
 from .spec import DataSpec
 
 _TENSOR_FIELDS = ("train_x", "train_y", "train_true_y", "train_source_index", "meta_x", "meta_y", "test_x", "test_y",
-                  "meta_source_index")
+                  "meta_source_index", "val_x", "val_y", "val_true_y", "val_source_index")
 
 #: a split's images: uint8 N×C×H×W on the device, or files streamed from disk
 Images = Tensor | ImageFiles
 
 
-def _moved(value: Images, device: torch.device | str) -> Images:
+def _moved(value: Images | None, device: torch.device | str) -> Images | None:
     return value.to(device) if isinstance(value, Tensor) else value
 
 
@@ -32,7 +32,9 @@ class DataBundle:
     holds the source's own labels before any added synthetic noise, and is no ground truth.
     `meta_from_train` counts meta images that had to come out of the long-tailed training list
     (see `noisytail_datasets.build`); `meta_source_index` locates the meta images in the base
-    training set, like `train_source_index` does for the training images.
+    training set, like `train_source_index` does for the training images. `val_*` is the validation
+    split held out of the noisy training set (`DataSpec.val_fraction`; empty when 0): noisy labels in
+    `val_y`, never trained on, never given to a method.
     """
 
     spec: DataSpec
@@ -55,6 +57,10 @@ class DataBundle:
     clean_labels_known: bool = True
     extra_tests: dict[str, tuple[Images, Tensor]] = field(default_factory=dict)
     stream: StreamTransforms | None = None
+    val_x: Images | None = None
+    val_y: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+    val_true_y: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+    val_source_index: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
 
     @property
     def streamed(self) -> bool:
@@ -107,6 +113,10 @@ def describe(bundle: DataBundle) -> dict:
     shown = {"class_names": list(names)} if names else {}  # only datasets that name their classes
     if bundle.streamed:
         shown["images"] = f"files, streamed at {bundle.image_size}x{bundle.image_size}"
+    if len(bundle.val_y):
+        shown["val_size"] = len(bundle.val_y)
+        if bundle.clean_labels_known:
+            shown["val_noise_rate_realized"] = float((bundle.val_y != bundle.val_true_y).double().mean().cpu())
     if bundle.extra_tests:
         shown["extra_test_sizes"] = {name: len(y) for name, (_, y) in bundle.extra_tests.items()}
     if not bundle.clean_labels_known:

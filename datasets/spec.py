@@ -30,6 +30,8 @@ class DataSpec:
     int(r·N) samples relabelled from the rate-1 noise model).
     noise "human-*" (CIFAR-N, `cifar_n`): released human labels; noise_rate 0 and sampling "independent".
     image_size: crop size of a streamed dataset (0: its own).
+    val_fraction: share of each (noisy) class of the training set held out as a validation split with the
+    training set's noisy labels (`noisytail_datasets.build`); 0 = none, as in the papers.
     """
 
     dataset: str
@@ -45,6 +47,8 @@ class DataSpec:
     #: the crop size streamed images are trained and evaluated at (0: the dataset's own, e.g. 224); the
     #: resize before the crop scales with it. Only for datasets whose images are files (streamed).
     image_size: int = 0
+    #: share of each noisy class held out of the noisy training set for model selection (0: no split)
+    val_fraction: float = 0.0
 
     def validate(self) -> None:
         """Raise UsageError naming the first invalid field and how to fix it."""
@@ -80,6 +84,9 @@ class DataSpec:
                              f"({', '.join(synthetic_noise_names())}) or --noise-sampling independent")
         check_human_noise(self.noise, self.dataset, self.noise_rate, self.noise_sampling)
         self._check_image_size()
+        v = self.val_fraction
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 0.5:
+            raise UsageError(f"validation fraction must be a number in [0, 0.5] (0: no validation split), got {v!r}")
         if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, Integral) or self.data_seed < 0:
             raise UsageError(f"data_seed must be an integer >= 0, got {self.data_seed!r}")
 

@@ -6,11 +6,13 @@ Prediction uses the raw logits.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from bench.core.search import Dim, LogUniform
 from methods.base import Method, MethodContext
 from methods.registry import METHODS
 
@@ -26,6 +28,13 @@ class BalancedSoftmax(Method):
     colour = "#1f77b4"
     order = 10
     family = "long-tail loss"
+    # no hyperparameter of its own: only the recipe, shared with CE
+    search_space: ClassVar[Mapping[str, Dim]] = {
+        # BALMS' CIFAR-LT config peaks at 0.1 after a ramp from 0.05 (methods.md §3.2); DL's runs of it use 0.1
+        "lr": LogUniform(0.01, 0.2),
+        # BALMS and DL both train it with 5e-4 (methods.md §3.2, §10.4)
+        "weight_decay": LogUniform(1e-4, 1e-3),
+    }
 
     def __init__(self, ctx: MethodContext, hparams: dict[str, Any]) -> None:
         super().__init__(ctx, hparams)

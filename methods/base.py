@@ -23,6 +23,7 @@ from torch import nn
 from bench.core import hparams as hparam_rules
 from bench.core.errors import UsageError
 from bench.core.hparams import Rule
+from bench.core.search import Dim
 from bench.core.specs import OptimSpec
 from bench.nn.speed import ActiveSpeed, prepare_model
 
@@ -202,6 +203,9 @@ class Method:
     #: overrides of `defaults` on one dataset (e.g. a paper's CIFAR-100 setting), applied
     #: before a preset's or the user's own
     dataset_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: what `bench tune` searches: hyperparameter name (or `lr` / `weight_decay` of the recipe) -> its
+    #: distribution (`bench.core.search`), the ranges its paper tuned or names as sensitive
+    search_space: ClassVar[Mapping[str, Dim]] = {}
     #: overrides that let a run of a few epochs reach the method's main phase (the `quick` grid)
     short_run: ClassVar[Mapping[str, Any]] = {}
     #: the hyperparameter holding the epoch at which the method's main phase starts (its warm-up

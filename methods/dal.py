@@ -16,6 +16,7 @@ import torch
 
 from bench.core.errors import UsageError
 from bench.core.hparams import Range, Rule
+from bench.core.search import Dim, LogUniform, Uniform
 from methods.base import Method
 from methods.registry import METHODS
 
@@ -53,6 +54,17 @@ class DAL(Method):
     family = "robust loss"
     defaults: ClassVar[dict[str, Any]] = {"q_start": 0.6, "q_end": 1.5}
     hparam_rules: ClassVar[Mapping[str, Rule]] = {"q_start": Range(gt=0), "q_end": Range(gt=0)}
+    # q_start's range ends below q_end's, so every point is a rising schedule (check_run refuses a falling one)
+    search_space: ClassVar[Mapping[str, Dim]] = {
+        # the official code starts q at 0.6 on CIFAR and 0.4 on WebVision (methods.md §9.2); the paper studies q_s
+        "q_start": Uniform(0.4, 0.8),
+        # 1.5 in both official scripts (methods.md §9.2); kept above 1 so the bootstrapping term always switches on
+        "q_end": Uniform(1.2, 1.8),
+        # DAL's own CIFAR recipe is lr 0.01 (methods.md §9.2), the low end; the other CIFAR recipes reach 0.1
+        "lr": LogUniform(0.01, 0.2),
+        # DAL's CIFAR recipe: 1e-4 (methods.md §9.2); the other CIFAR recipes: 5e-4
+        "weight_decay": LogUniform(1e-4, 1e-3),
+    }
 
     @classmethod
     def check_run(cls, hparams: Mapping[str, Any], epochs: int) -> None:

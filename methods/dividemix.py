@@ -54,6 +54,7 @@ from sklearn.mixture import GaussianMixture
 from torch import nn
 
 from bench.core.hparams import Range, Rule
+from bench.core.search import Choice, Dim, LogUniform, Uniform
 from methods.base import Batch, Batches, CostPart, EpochCostModel, Method, MethodContext
 from methods.registry import METHODS
 
@@ -199,6 +200,18 @@ class DivideMix(Method):
         "eval_batch_size": Range(ge=1),
     }
     dataset_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {"cifar100": DIVIDEMIX_CIFAR100}
+    # warmup_epochs is also set per dataset by the paper (10 / 30) but is not searched: it decides whether a run
+    # reaches the main phase (check_run)
+    search_space: ClassVar[Mapping[str, Dim]] = {
+        # the paper picks λ_u per setting from exactly this set (App. B Table 7; methods.md §4.2)
+        "lambda_u": Choice((0.0, 25.0, 50.0, 150.0)),
+        # τ: 0.5, and 0.6 at 90 % noise (methods.md §4.2); widened a little on both sides
+        "p_threshold": Uniform(0.4, 0.7),
+        # DivideMix's recipe is 0.02 (methods.md §4.2), inside the range shared with the other methods
+        "lr": LogUniform(0.01, 0.2),
+        # DivideMix's recipe: 5e-4 (methods.md §4.2)
+        "weight_decay": LogUniform(1e-4, 1e-3),
+    }
     short_run: ClassVar[Mapping[str, Any]] = {"warmup_epochs": 1}
     main_phase_from = "warmup_epochs"
     state_attrs = ("model", "optimizer", "model_b", "optimizer_b", "clean_prob", "loss_history")

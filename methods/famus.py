@@ -62,6 +62,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.core.hparams import Range, Rule
+from bench.core.search import Choice, Dim, LogUniform
 from methods.base import Batch, MethodContext
 from methods.bilevel import LookAhead, VirtualSGD, fast_weights, head_gradients, virtual_gradients
 from methods.mwnet import MWNet, weighted_mean
@@ -302,6 +303,20 @@ class FaMUS(MWNet):
         "layer_unit": LAYER_UNITS,
         "rate_loss": RATE_LOSSES,
         "grad_loss": GRAD_LOSSES,
+    }
+    # K (num_active) is fixed at 4 in every experiment (§5.1, Table 4) and δ (sampler_lr) only switches with the
+    # setting alongside β, so neither is searched
+    search_space: ClassVar[Mapping[str, Dim]] = {
+        # β, V's learning rate: 1e-3 for noise, 1e-5 for LT (Table 8) (methods.md §6.4), as MW-Net's range
+        "meta_lr": LogUniform(1e-5, 1e-2),
+        # λ1 of L_r: 0.1 in §5.1, chosen from {0, 0.1} for the SOTA and LT runs (supplement; methods.md §6.4)
+        "lambda_r": Choice((0.0, 0.1)),
+        # λ2 of L_g: likewise 0.1, chosen from {0, 0.1} (supplement; methods.md §6.4)
+        "lambda_g": Choice((0.0, 0.1)),
+        # FaMUS's recipes: 0.05 (Table 1, WRN), 0.1 (Table 8, LT), 0.02 (SOTA, PreAct-18) (methods.md §6.4)
+        "lr": LogUniform(0.01, 0.2),
+        # 5e-4 in every FaMUS setting (methods.md §6.4)
+        "weight_decay": LogUniform(1e-4, 1e-3),
     }
     state_attrs = (*MWNet.state_attrs, "samplers", "sampler_optimizer")
 

@@ -55,6 +55,7 @@ from torch import Tensor, nn
 
 from bench.core.errors import UsageError
 from bench.core.hparams import Range, Rule
+from bench.core.search import Dim, IntUniform, LogUniform, Uniform
 from methods.base import Batch, MethodContext
 from methods.bilevel import BilevelMethod, VirtualSGD, functional_forward, look_ahead, meta_gradients, momentum_buffers
 from methods.registry import METHODS
@@ -246,6 +247,19 @@ class FSR(BilevelMethod):
         "relabel_momentum": Range(ge=0, le=1),
         "relabel_temperature": Range(gt=0),
         "ema_decay": Range(ge=0, lt=1),
+    }
+    # meta_start_epoch (E: 20 noise, 160 LT) is set per setting too, but not searched: it decides whether a run
+    # reaches the re-weighting phase (check_run). The smallest |R| is above every preset's q (≤ 800), so
+    # probe_size <= dictionary_size holds at every point
+    search_space: ClassVar[Mapping[str, Dim]] = {
+        # |R|: 2k (CIFAR noise), 3k (LT, LT+noise), 5k (WebVision) in Table 4; swept in Fig. 7 (methods.md §8.2)
+        "dictionary_size": IntUniform(1000, 5000),
+        # β, the re-labelling momentum: 0.1 (Table 4), swept over 0–0.8 in Table 4's bottom panel
+        "relabel_momentum": Uniform(0.0, 0.8),
+        # FSR's CIFAR recipes: 0.1 (Table 4 settings; methods.md §8.2)
+        "lr": LogUniform(0.01, 0.2),
+        # FSR's CIFAR recipe: 5e-4, the WRN L2 term (methods.md §8.2)
+        "weight_decay": LogUniform(1e-4, 1e-3),
     }
     short_run = {"meta_start_epoch": 1}
     main_phase_from = "meta_start_epoch"

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from bench.core.hparams import Range, Rule
+from bench.core.search import Dim, LogUniform
 from methods.base import Batch
 from methods.bilevel import LookAhead, VirtualSGD
 from methods.mwnet import MWNet
@@ -108,6 +109,15 @@ class GDW(MWNet):
         **MWNet.hparam_rules, "omega_lr": Range(ge=0), "omega_clip": Range(gt=0), "p_max": Range(gt=0, lt=1),
     }
     dataset_defaults = {"cifar100": GDW_CIFAR100}
+    # V's optimiser is fixed in the paper (Adam 1e-3, App. C), so MW-Net's meta_lr is not searched here
+    search_space: ClassVar[Mapping[str, Dim]] = {
+        # η_ω: 100 on CIFAR-10, 1000 on CIFAR-100 (paper App. C; methods.md §7.2); both inside, with room
+        "omega_lr": LogUniform(30.0, 3000.0),
+        # GDW's recipe (after MW-Net): 0.1 (paper App. C; methods.md §7.2)
+        "lr": LogUniform(0.01, 0.2),
+        # GDW's recipe: 5e-4 (paper App. C; methods.md §7.2)
+        "weight_decay": LogUniform(1e-4, 1e-3),
+    }
 
     def train_step(self, batch: Batch, epoch: int) -> Tensor:
         logits = self.training_forward(batch.x)  # one forward at θ for the virtual and the actual step

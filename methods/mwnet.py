@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.core.hparams import Range, Rule
+from bench.core.search import Dim, LogUniform
 from methods.base import Batch, MethodContext
 from methods.bilevel import META_GRADS, BilevelMethod, LookAhead, MetaSampler, VirtualSGD
 from methods.registry import METHODS
@@ -122,6 +123,14 @@ class MWNet(BilevelMethod):
         "meta_sampling": MetaSampler.MODES,
         "weight_norm": WEIGHT_NORMS,
         "meta_grad": META_GRADS,
+    }
+    search_space: ClassVar[Mapping[str, Dim]] = {
+        # V's learning rate: 1e-3 in the noise scripts, 1e-5 in the LT script (methods.md §5.2)
+        "meta_lr": LogUniform(1e-5, 1e-2),
+        # all three MW-Net scripts train the classifier at 0.1, FaMUS's re-run at 0.05 (methods.md §5.2)
+        "lr": LogUniform(0.01, 0.2),
+        # 5e-4 in every MW-Net script (methods.md §5.2)
+        "weight_decay": LogUniform(1e-4, 1e-3),
     }
     # "meta": the meta sampler's place in its cycle, so that a resumed run draws the same batches
     state_attrs = (*BilevelMethod.state_attrs, "vnet", "meta_optimizer", "meta")

@@ -128,3 +128,16 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+class FixedLogits:
+    """A method whose logits for image i are row i of a table (the image holds its own index)."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        self.table = table
+
+    def modules(self) -> list:
+        return []
+
+    def predict_heads(self, x: torch.Tensor):
+        return self.table[x[:, 0, 0, 0].long()], {}

@@ -27,6 +27,7 @@ LAYERS = (
     ("methods",),
     ("bench.train",),
     ("bench.grid",),
+    ("bench.tune",),
     ("analysis", "bench.perf"),
     ("bench.cli",),
     ("bench.__main__",),

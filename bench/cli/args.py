@@ -66,6 +66,7 @@ positive_float = _bounded(float, low=0, low_open=True)
 non_negative_float = _bounded(float, low=0)
 imbalance_float = _bounded(float, low=1, hint=" (rho = n_max / n_min; 1: balanced)")
 noise_rate_float = _bounded(float, low=0, high=1, high_open=True, hint=" (the noise rate r; 0: clean labels)")
+val_fraction_float = _bounded(float, low=0, high=0.5, hint=" (share of each noisy class held out for validation)")
 probability_float = _bounded(float, low=0, high=1, low_open=True, high_open=True)
 
 
@@ -193,6 +194,9 @@ def add_protocol_args(p: argparse.ArgumentParser) -> None:
                    help="mean/std: dataset (its own), mwnet (MW-Net/GDW) or mmcls (Dynamic Loss; both CIFAR only)")
     p.add_argument("--image-size", type=non_negative_int, default=0, metavar="PX",
                    help="crop size of a streamed dataset (0: its own, e.g. 224); the resize before it scales along")
+    p.add_argument("--val-fraction", type=val_fraction_float, default=0.0, metavar="F",
+                   help="hold out this share of each noisy class as a validation split (noisy labels, never "
+                        "trained on; default 0: none)")
 
 
 def _meta_per_class(args: argparse.Namespace) -> int:
@@ -210,7 +214,7 @@ def data_spec(args: argparse.Namespace, data_seed: int) -> DataSpec:
     return DataSpec(dataset=args.dataset, imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
                     order=args.order, meta_per_class=_meta_per_class(args), data_seed=data_seed,
                     pad_mode=args.pad_mode, normalisation=args.normalisation, noise_sampling=args.noise_sampling,
-                    image_size=args.image_size)
+                    image_size=args.image_size, val_fraction=args.val_fraction)
 
 
 def add_results_args(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,9 @@ def add_to(sub: argparse._SubParsersAction) -> None:
                                          "results folder")
     add_results_args(plots)
     plots.add_argument("--format", default="png", help="png or pdf")
-    plots.add_argument("--metric", default="last", help="last, best or last5 (heatmap, CD diagram, accuracy vs time)")
+    plots.add_argument("--metric", default="last",
+                       help="last, best (test-selected), last5 or selected (validation-selected): heatmap, CD "
+                            "diagram, accuracy vs time")
     plots.add_argument("--cell", type=non_empty,
                        help="the cell of the per-cell figures, DATASET:RHO:NOISE:RATE or DATASET:RHO:clean "
                             "(default: the cell with the most finished runs)")

@@ -20,6 +20,7 @@ from bench.cli.args import (
     require_device,
     seed_int,
     speed_of,
+    val_fraction_float,
 )
 
 
@@ -36,18 +37,17 @@ def _add_grid(run_sub: argparse._SubParsersAction) -> None:
     grid.add_argument("--methods", type=parse_methods, help="comma-separated subset, e.g. ce,dal")
     grid.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (data seed = train seed)")
     grid.add_argument("--epochs", type=positive_int)
-    grid.add_argument("--launcher", choices=("ray", "local"), default="ray")
-    grid.add_argument("--cpus-per-trial", type=positive_float, default=1.0,
-                      help="CPUs of each trial (at most the CPUs of this machine without --address)")
-    grid.add_argument("--gpus-per-trial", type=non_negative_float, default=0.0,
-                      help="GPUs of each trial, fractions share one (at most the GPUs of this machine "
-                           "without --address)")
-    grid.add_argument("--address", type=non_empty, help="Ray cluster address (default: start a local cluster)")
+    add_launch_args(grid)
     grid.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     grid.add_argument("--short-run", action="store_true", help=SHORT_RUN_HELP)
-    grid.add_argument("--checkpoint-every", type=positive_int, default=10, help="epochs between checkpoints")
-    grid.add_argument("--max-failures", type=non_negative_int, default=2,
-                      help="Ray: times a trial whose worker died is retried (it resumes from its checkpoint)")
+    grid.add_argument("--val-fraction", type=val_fraction_float, metavar="F",
+                      help="hold out this share of each noisy class as a validation split (noisy labels, never "
+                           "trained on); runs record the 'selected' accuracy (default: none, as the papers)")
+    grid.add_argument("--cell", dest="cells", action="append", metavar="DATASET:RHO:NOISE:RATE",
+                      help="only this cell of the preset (repeatable; default: every cell)")
+    grid.add_argument("--hparams-from", type=non_empty, metavar="FILE",
+                      help="a tuning.json written by `bench tune`: every run takes its method's chosen "
+                           "hyperparameters on its cell (run ids change with them)")
     add_exec_args(grid)
     grid.set_defaults(handler=run_grid)
 
@@ -80,6 +80,23 @@ def _add_one(run_sub: argparse._SubParsersAction) -> None:
     one.set_defaults(handler=run_one)
 
 
+def add_launch_args(p: argparse.ArgumentParser) -> None:
+    """How trials are launched: Ray (local or remote cluster) or serially, resources, retries, trackers."""
+    p.add_argument("--launcher", choices=("ray", "local"), default="ray")
+    p.add_argument("--cpus-per-trial", type=positive_float, default=1.0,
+                   help="CPUs of each trial (at most the CPUs of this machine without --address)")
+    p.add_argument("--gpus-per-trial", type=non_negative_float, default=0.0,
+                   help="GPUs of each trial, fractions share one (at most the GPUs of this machine "
+                        "without --address)")
+    p.add_argument("--address", type=non_empty, help="Ray cluster address (default: start a local cluster)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=10, help="epochs between checkpoints")
+    p.add_argument("--max-failures", type=non_negative_int, default=2,
+                   help="Ray: times a trial whose worker died is retried (it resumes from its checkpoint)")
+    p.add_argument("--logger", dest="loggers", action="append", default=[], metavar="NAME",
+                   help="Ray: also log every epoch to tensorboard (<out>/tensorboard), mlflow (<out>/mlruns "
+                        "or $MLFLOW_TRACKING_URI) or wandb; repeatable; off by default")
+
+
 def _launch_options(args: argparse.Namespace):
     """The launch options the subcommand has flags for (the others keep their defaults)."""
     from dataclasses import fields
@@ -87,6 +104,12 @@ def _launch_options(args: argparse.Namespace):
     from bench.grid.launchers import LaunchOptions
 
     given = {f.name: getattr(args, f.name) for f in fields(LaunchOptions) if hasattr(args, f.name)}
+    if "loggers" in given:
+        given["loggers"] = tuple(given["loggers"])
+        if given["loggers"] and getattr(args, "launcher", "local") != "ray":
+            from bench.core.errors import UsageError
+
+            raise UsageError("--logger feeds Ray Tune's callbacks; use --launcher ray or drop --logger")
     return LaunchOptions(**{**given, "data_root": absolute(args.data_root)})
 
 
@@ -99,7 +122,8 @@ def run_grid(args: argparse.Namespace) -> int:
     request = run.GridRequest(
         preset=args.preset, methods=args.methods, seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
         epochs=args.epochs, speed=speed_of(args), out=Path(args.out) if args.out else None, launcher=args.launcher,
-        options=_launch_options(args), short_run=args.short_run,
+        options=_launch_options(args), short_run=args.short_run, val_fraction=args.val_fraction,
+        adjust=_chosen_hparams(args.hparams_from) if args.hparams_from else None, cells=args.cells,
     )
     if not args.address:  # the GPUs of a remote cluster are its own
         require_device(args.device)
@@ -114,6 +138,15 @@ def run_grid(args: argparse.Namespace) -> int:
     if outcome.ran:
         print(f"results: {outcome.store.root / 'runs.csv'} ({outcome.failed} failed)")
     return 1 if outcome.failed else 0
+
+
+def _chosen_hparams(path: str):
+    """The planned runs' adjustment that gives each its method's chosen hyperparameters from a tuning.json."""
+    from functools import partial
+
+    from bench.tune.choices import apply_choices, load_choices
+
+    return partial(apply_choices, choices=load_choices(path), source=path)
 
 
 def run_one(args: argparse.Namespace) -> int:

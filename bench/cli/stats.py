@@ -11,7 +11,8 @@ from bench.core.errors import unknown
 def add_to(sub: argparse._SubParsersAction) -> None:
     stats = sub.add_parser("stats", help="significance tests within cells (over seeds) and across cells")
     add_results_args(stats)
-    stats.add_argument("--metric", default="last", help="last, best or last5")
+    stats.add_argument("--metric", default="last",
+                       help="last, best (test-selected, optimistic), last5 or selected (noisy-validation-selected)")
     stats.add_argument("--reference-method", type=non_empty,
                        help="the method every other is tested against in a cell "
                             "(default: the baseline method, see `bench ls methods`)")

@@ -36,6 +36,18 @@ from bench.train.config import RunConfig
 from bench.train.engine import TrialOptions, run_trial
 
 
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Ray Tune's ASHA scheduler on the per-epoch validation score ("val_score", higher is better): a trial
+    whose score at a rung (`grace_period` epochs, then ×`reduction_factor`) is not in the top
+    1/`reduction_factor` of the trials that reached it is stopped; a stopped run is stored with status
+    "stopped" and its epochs so far."""
+
+    grace_period: int
+    reduction_factor: int = 3
+    max_epochs: int = 1
+
+
 @dataclass
 class LaunchOptions:
     """Resources and paths for a launch."""
@@ -49,6 +61,10 @@ class LaunchOptions:
     checkpoint_every: int = 10
     max_failures: int = 2  # Ray: retries of a trial whose worker died
     data_workers: int | None = None  # processes decoding streamed images (None: the engine's default)
+    #: Ray: experiment trackers fed by Tune's callbacks (`bench.grid.loggers.LOGGERS`), written under the store
+    loggers: tuple[str, ...] = ()
+    #: Ray: stop trials early on their validation score (`bench tune --scheduler asha`); None runs all to the end
+    early_stopping: EarlyStopping | None = None
 
     def validate(self) -> None:
         """A UsageError naming the first value out of range, or resources this machine does not have.
@@ -67,6 +83,10 @@ class LaunchOptions:
                                  ("--max-failures", self.max_failures, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise UsageError(f"{flag} must be an integer >= {low}, got {value!r}")
+        if self.loggers:
+            from bench.grid.loggers import check_loggers
+
+            check_loggers(self.loggers)
         if self.data_workers is not None and self.data_workers < 0:
             raise UsageError(f"--data-workers must be >= 0 (0: decode in the training process), "
                              f"got {self.data_workers}")
@@ -178,6 +198,11 @@ class InterruptGuard:
         self._deferring = False
         self._held = False
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Signal handlers belong to this process: a pickled copy (Tune saves its callbacks, which hold this
+        guard) carries none, and so never drags in whatever object a library's handler is bound to."""
+        return {**self.__dict__, "_previous": {}, "_graceful_before": None}
+
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
             self._previous = {signum: signal.getsignal(signum) for signum in self.SIGNALS}
@@ -252,6 +277,10 @@ class Progress:
         summary = record.get("summary", {})
         if record["status"] == "done":
             what = f"last {summary['last_acc']:.2f}% best {summary['best_acc']:.2f}%"
+            if summary.get("selected_on"):
+                what += f" selected {summary['selected_acc']:.2f}%"
+        elif record["status"] == "stopped":
+            what = f"stopped early by the scheduler after {len(record.get('epochs', []))} epoch(s)"
         else:
             self.failed += 1
             what = f"FAILED: {record.get('error', '')}"
@@ -304,8 +333,11 @@ def ray_trial(config: dict[str, Any], trial_opts: dict[str, Any]) -> None:
 
     cfg = RunConfig.from_dict(config["run"])
     opts = TrialOptions(**{**trial_opts, "checkpoint_dir": Path(trial_opts["checkpoint_dir"])})
-    record = run_trial(cfg, opts, report=lambda row: tune.report(row))
-    tune.report({"record_json": json.dumps(record), "status": record["status"]})
+    # each epoch's row also travels whole, so that a run a scheduler stops early is stored with its epochs
+    record = run_trial(cfg, opts, report=lambda row: tune.report({**row, "row_json": json.dumps(row)}))
+    # the final report carries the run's validation score too: a scheduler's metric must be in every report
+    tune.report({"record_json": json.dumps(record), "status": record["status"],
+                 "val_score": record.get("summary", {}).get("selected_val", float("nan"))})
 
 
 def _store_callback(store: ResultsStore, progress: Progress, guard: InterruptGuard) -> tuple[Any, Any]:
@@ -331,11 +363,26 @@ def _store_callback(store: ResultsStore, progress: Progress, guard: InterruptGua
     stopper = StopOnStoreError()
 
     class StoreCallback(tune.Callback):
-        """Writes each final record to the store as soon as Tune hands it to the driver."""
+        """Writes each final record to the store as soon as Tune hands it to the driver, and the epochs so far
+        of a run that a scheduler stopped early (status "stopped")."""
+
+        def __init__(self) -> None:
+            self.rows: dict[str, list[dict[str, Any]]] = {}
 
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             if "record_json" in result:
+                self.rows.pop(trial.trial_id, None)
                 self.store(json.loads(result["record_json"]))
+            elif "row_json" in result:
+                self.rows.setdefault(trial.trial_id, []).append(json.loads(result["row_json"]))
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            rows = self.rows.pop(trial.trial_id, None)
+            if rows is None or guard.received is not None or stopper.error is not None:
+                return  # its record is stored, or the launch is stopping (the run resumes)
+            cfg = RunConfig.from_dict(trial.config["run"])
+            if cfg.run_id not in progress.ids:
+                self.store(stopped_record(cfg, rows))
 
         def store(self, record: dict[str, Any]) -> None:
             if stopper.error is not None:  # the launch is stopping: this run's checkpoint resumes it
@@ -363,6 +410,24 @@ def _store_callback(store: ResultsStore, progress: Progress, guard: InterruptGua
     return StoreCallback(), stopper
 
 
+def stopped_record(cfg: RunConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record of a run a scheduler stopped after `rows` (its epochs so far): status "stopped". A trial
+    retried after a worker died reports some epochs again: the last report of each epoch is kept."""
+    from datetime import datetime, timezone
+
+    from bench.train.engine import selection_metric, summarize
+
+    rows = sorted({row["epoch"]: row for row in rows}.values(), key=lambda row: row["epoch"])
+
+    return {
+        "run_id": cfg.run_id, "preset": cfg.preset, "config": cfg.to_dict(), "status": "stopped",
+        "error": f"stopped early by the scheduler after epoch {rows[-1]['epoch']} (validation score below its rung)",
+        "epochs": rows, "summary": {**summarize(rows, [r["sec_per_iter"] for r in rows], selection_metric(cfg.data)),
+                                    "sec_total": sum(r["sec_epoch"] for r in rows)},
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def _error_summary(error_file: str | None, limit: int = 300) -> str:
     """The last line of a trial's error.txt (the exception), or "worker died" when there is none."""
     try:
@@ -370,6 +435,16 @@ def _error_summary(error_file: str | None, limit: int = 300) -> str:
     except (OSError, TypeError):
         lines = []
     return lines[-1][:limit] if lines else "worker died"
+
+
+def _scheduler(early: EarlyStopping | None) -> dict[str, Any]:
+    """TuneConfig settings for ASHA on the validation score, one ASHA per search ({} for none: every trial
+    runs to the end)."""
+    if early is None:
+        return {}
+    from bench.grid.schedulers import PerSearchASHA
+
+    return {"scheduler": PerSearchASHA(early.grace_period, early.reduction_factor, early.max_epochs)}
 
 
 @contextlib.contextmanager
@@ -455,6 +530,12 @@ def _launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
         )
         progress = Progress(len(runs))
         store_callback, stopper = _store_callback(store, progress, guard)
+        loggers: list[Any] = []
+        if opts.loggers:
+            from bench.grid.loggers import logger_callbacks
+
+            loggers = logger_callbacks(opts.loggers, store.root,
+                                       name_of=lambda trial: RunConfig.from_dict(trial.config["run"]).run_id)
         hooks.on_event("tuner_init")
         tuner = tune.Tuner(
             trainable,
@@ -464,13 +545,14 @@ def _launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
                 trial_dirname_creator=lambda trial: trial.trial_id,
                 # warm workers keep torch imported and base datasets cached; every run seeds itself
                 reuse_actors=True,
+                **_scheduler(opts.early_stopping),
             ),
             run_config=tune.RunConfig(
                 name=f"launch-{time.strftime('%Y%m%d-%H%M%S')}",
                 # Tune's own files (trial errors it unpickles, experiment state) live in a folder only this
                 # driver can write, never in the shared results folder; the store has everything kept
                 storage_path=str(tune_dir),
-                callbacks=[store_callback, *hooks.tune_callbacks],
+                callbacks=[store_callback, *loggers, *hooks.tune_callbacks],
                 stop=stopper,
                 # a retried trial starts again in a fresh worker and resumes from its checkpoint
                 failure_config=tune.FailureConfig(max_failures=opts.max_failures),

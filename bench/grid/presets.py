@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bench.core.errors import UsageError
+from bench.core.errors import UsageError, unknown
 from bench.core.registry import Registry
 from bench.core.specs import OptimSpec, ScheduleSpec
 from bench.nn.backbones import check_pretrained
@@ -241,6 +241,23 @@ def expand(
                                              preset.hparams_for(m, dataset, noise, rate, short_run), preset=name,
                                              speed=speed))
     return runs
+
+
+def cell_text(cfg: RunConfig) -> str:
+    """A run's cell as DATASET:RHO:NOISE:RATE (the form `--cell` takes)."""
+    d = cfg.data
+    return f"{d.dataset}:{d.imbalance:g}:{d.noise}:{d.noise_rate:g}"
+
+
+def select_cells(runs: list[RunConfig], cells: Sequence[str] | None, preset: str) -> list[RunConfig]:
+    """The runs on the given cells (None: all); a UsageError names a cell the preset does not have."""
+    if not cells:
+        return runs
+    present = {cell_text(cfg) for cfg in runs}
+    for cell in cells:
+        if cell not in present:
+            raise unknown(f"cell of preset '{preset}'", cell, sorted(present))
+    return [cfg for cfg in runs if cell_text(cfg) in cells]
 
 
 def short_run_overrides(methods: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,8 @@ from typing import Any
 from bench.core.errors import UsageError
 from bench.grid.launchers import LAUNCHERS, Interrupted, InterruptGuard, LaunchHooks, LaunchOptions
 from bench.grid.lock import ResultsLock
-from bench.grid.presets import DEFAULT_RECIPES, Recipe, expand, make_run
+from bench.grid.presets import DEFAULT_RECIPES, Recipe, expand, make_run, select_cells
+from bench.grid.schema import FINAL_STATUSES
 from bench.grid.store import ResultsStore
 from bench.nn.backbones import BACKBONES
 from bench.nn.speed import SpeedSpec
@@ -43,6 +44,13 @@ class GridRequest:
     options: LaunchOptions = field(default_factory=LaunchOptions)
     #: apply each method's short-run overrides (its warm-up shortened to reach the main phase)
     short_run: bool = False
+    #: hold out this share of each noisy class as a validation split (None: the preset's protocol, none)
+    val_fraction: float | None = None
+    #: a last change to the planned runs (e.g. `bench.tune.choices.apply_choices`: the hyperparameters a
+    #: search chose, given by `run grid --hparams-from`); it must check what it changes
+    adjust: Callable[[list[RunConfig]], list[RunConfig]] | None = None
+    #: only these cells of the preset ("DATASET:RHO:NOISE:RATE"; None: all)
+    cells: Sequence[str] | None = None
 
 
 def results_store(out: Path | str | None, default: str) -> ResultsStore:
@@ -57,6 +65,13 @@ def planned_runs(request: GridRequest) -> list[RunConfig]:
     request.options.validate()
     runs = expand(request.preset, methods=request.methods, seeds=request.seeds, epochs=request.epochs,
                   speed=request.speed, short_run=request.short_run)
+    runs = select_cells(runs, request.cells, request.preset)
+    if request.val_fraction is not None:
+        runs = [cfg.with_(data=dataclasses.replace(cfg.data, val_fraction=request.val_fraction)) for cfg in runs]
+        for cfg in runs[:1]:
+            cfg.data.validate()
+    if request.adjust is not None:
+        runs = request.adjust(runs)
     return list({cfg.run_id: cfg for cfg in runs}.values())
 
 
@@ -68,7 +83,7 @@ def plan_grid(request: GridRequest) -> list[RunConfig]:
 def pending_runs(store: ResultsStore, runs: list[RunConfig], preset: str) -> list[RunConfig]:
     """The runs not yet done in the store; says what it found, and warns of unusable records."""
     records, bad = store.scan()
-    done = {r["run_id"] for r in records if r["status"] == "done"}
+    done = {r["run_id"] for r in records if r["status"] in FINAL_STATUSES}
     pending = [cfg for cfg in runs if cfg.run_id not in done]
     print(f"preset {preset}: {len(runs)} runs, {len(pending)} to do, "
           f"{len(runs) - len(pending)} already done in {store.root}")

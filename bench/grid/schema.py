@@ -19,18 +19,23 @@ from typing import Any
 
 RUN_COLUMNS = [
     "run_id", "preset", "dataset", "backbone", "method", "imbalance", "noise", "noise_rate",
-    "order", "pad_mode", "normalisation", "noise_sampling",
+    "order", "pad_mode", "normalisation", "noise_sampling", "val_fraction",
     "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
-    "last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc", "sec_per_iter",
+    "last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc",
+    "selected_acc", "selected_epoch", "selected_on", "selected_val", "sec_per_iter",
     "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb", "colocated", "speed", "meta_set_used", "device",
-    "git_commit", "finished_at", "hparams", "error", "config_key",
+    "git_commit", "finished_at", "hparams", "error", "config_key", "tune_trial",
 ]
+#: a run's status: finished, failed (retried by the next launch), or stopped early by a tuning scheduler
+STATUSES = ("done", "failed", "stopped")
+#: statuses after which a run is not run again
+FINAL_STATUSES = ("done", "stopped")
 EPOCH_COLUMNS = ["run_id", "epoch", "test_acc", "train_loss", "lr", "sec_per_iter", "sec_epoch"]
 
 # Columns that hold text, read back as text (a run id or git commit of digits stays as written).
 TEXT_COLUMNS = frozenset({
     "run_id", "preset", "dataset", "backbone", "method", "noise", "order", "pad_mode", "normalisation",
-    "noise_sampling", "status", "best_selected_on",
+    "noise_sampling", "status", "best_selected_on", "selected_on", "tune_trial",
     "speed", "device", "git_commit", "finished_at", "hparams", "error", "config_key",
 })
 # Keys of an epoch history entry that never become columns.
@@ -54,6 +59,7 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
         "pad_mode": data.get("pad_mode", "constant"),
         "normalisation": data.get("normalisation", "dataset"),
         "noise_sampling": data.get("noise_sampling", "independent"),
+        "val_fraction": data.get("val_fraction", 0.0),
         "meta_per_class": data["meta_per_class"],
         "data_seed": data["data_seed"],
         "seed": cfg["seed"],
@@ -69,10 +75,13 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
         "hparams": json.dumps(cfg.get("hparams", {}), sort_keys=True),
         "error": record.get("error", ""),
         "config_key": config_key(cfg),
+        "tune_trial": str(cfg["tuning"]["trial"]) if isinstance(cfg.get("tuning"), dict) and cfg["tuning"] else "",
     }
-    for key in ("last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc", "sec_per_iter",
-                "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb"):
+    for key in ("last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc", "selected_acc",
+                "selected_epoch", "selected_val", "sec_per_iter", "sec_per_epoch", "samples_per_sec", "sec_total",
+                "peak_mem_mb"):
         row[key] = summary.get(key, float("nan"))
+    row["selected_on"] = summary.get("selected_on", "")
     return row
 
 
@@ -97,10 +106,10 @@ INT64_MAX = 2**63 - 1
 #: runs columns holding a whole number, with the least value allowed
 INT_COLUMNS = {"meta_per_class": 0, "data_seed": 0, "seed": 0, "epochs": 1, "batch_size": 1, "colocated": 0}
 #: runs columns holding a real number (or nothing: NaN), with the range allowed
-REAL_COLUMNS = {"imbalance": (1.0, math.inf), "noise_rate": (0.0, 1.0)}
+REAL_COLUMNS = {"imbalance": (1.0, math.inf), "noise_rate": (0.0, 1.0), "val_fraction": (0.0, 0.5)}
 #: summary columns: a real number, or nothing (a failed run)
-SUMMARY_COLUMNS = ("last_acc", "best_acc", "best_epoch", "last5_acc", "sec_per_iter", "sec_per_epoch",
-                   "samples_per_sec", "sec_total", "peak_mem_mb")
+SUMMARY_COLUMNS = ("last_acc", "best_acc", "best_epoch", "last5_acc", "selected_acc", "selected_epoch",
+                   "selected_val", "sec_per_iter", "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb")
 #: text columns that must not be empty
 REQUIRED_TEXT = ("run_id", "dataset", "backbone", "method", "noise", "order", "status")
 #: where `run_row` finds the required fields of a record's config
@@ -136,7 +145,7 @@ def _cell_problem(column: str, value: Any) -> str:
         if not isinstance(value, bool) and value not in (0, 1):
             return f"meta_set_used {value!r} is not true or false"
     elif column == "status":
-        if value not in ("done", "failed"):
+        if value not in STATUSES:
             return f"unknown status {value!r}"
     elif column in TEXT_COLUMNS:
         missing = value is None or (isinstance(value, float) and math.isnan(value))  # an empty cell

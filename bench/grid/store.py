@@ -56,6 +56,7 @@ import pandas as pd
 from bench.core.errors import UsageError
 from bench.grid.schema import (
     EPOCH_COLUMNS,
+    FINAL_STATUSES,
     RUN_COLUMNS,
     TEXT_COLUMNS,
     epoch_header,
@@ -234,13 +235,15 @@ class ResultsStore:
             path.unlink(missing_ok=True)
         self.rebuild_tables()
         done = sum(r.get("status") == "done" for r in good)
-        return {"records": len(good), "done": done, "failed": len(good) - done, "moved": moved,
-                "temporary_files_removed": len(leftovers),
+        failed = sum(r.get("status") == "failed" for r in good)
+        return {"records": len(good), "done": done, "failed": failed, "stopped": len(good) - done - failed,
+                "moved": moved, "temporary_files_removed": len(leftovers),
                 "epochs": sum(len(r.get("epochs", [])) for r in good)}
 
     def completed_ids(self) -> set[str]:
-        """Ids of runs that finished with status 'done' (failed runs are retried)."""
-        return {r["run_id"] for r in self.records() if r.get("status") == "done"}
+        """Ids of runs that ended for good: status 'done', or 'stopped' early by a tuning scheduler (failed
+        runs are retried)."""
+        return {r["run_id"] for r in self.records() if r.get("status") in FINAL_STATUSES}
 
     def write(self, record: dict[str, Any]) -> None:
         """Persist one finished run (its record first, then its checkpoint deleted if it is done), then add it
@@ -271,7 +274,7 @@ class ResultsStore:
                 self._put(self._marker, f"{run_id}\n".encode())
             self.records_dir.mkdir(parents=True, exist_ok=True)
             self._put(path, data)
-            if record.get("status") == "done":  # kept until now: a run whose record failed to write resumes
+            if record.get("status") in FINAL_STATUSES:  # kept until now: a run whose record failed to write resumes
                 (self.checkpoint_dir / f"{run_id}.pt").unlink(missing_ok=True)
             if self._ensure_tables(skip=run_id, leftover_marker=leftover_marker):
                 if run_id in self._ids and not marked:

@@ -17,11 +17,12 @@ from bench.nn.speed import SpeedSpec
 from noisytail_datasets import DataSpec
 
 #: RunConfig fields that are recorded but do not change what is computed.
-UNHASHED_FIELDS = ("preset",)
+UNHASHED_FIELDS = ("preset", "tuning")
 
 #: DataSpec fields added after runs were recorded: hashed only when they differ from these defaults.
 LATER_DATA_FIELDS = {f.name: f.default for f in fields(DataSpec)
-                     if f.name in ("pad_mode", "normalisation", "noise_sampling", "image_size")}
+                     if f.name in ("pad_mode", "normalisation", "noise_sampling", "image_size",
+                                                           "val_fraction")}
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class RunConfig:
     #: training samples drawn afresh each epoch, class-balanced by noisy label (the Clothing1M recipes'
     #: per-epoch subsampling, `bench.train.stream.balanced_subset`); 0 = the whole training set
     epoch_samples: int = 0
+    #: where a `bench tune` search placed this run: {"trial": k, "search": …, "trials": N, …}; {} otherwise.
+    #: Recorded, not hashed: the run computes the same whoever asked for it
+    tuning: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""

@@ -4,7 +4,11 @@
 epoch trains, evaluates on the test set and records. It knows no method by name.
 Accuracies are percentages. "best" is the maximum test accuracy over epochs, i.e. selected
 on the test set (an optimistic diagnostic, protocols.md §E); "last" is the final epoch and
-"last5" the mean of the last five epochs (GDW's metric). Datasets that ask for them
+"last5" the mean of the last five epochs (GDW's metric). With a validation split (`DataSpec.val_fraction`)
+every epoch also records the accuracy on it against its noisy labels ("val_acc") and its class-balanced
+version ("val_bal_acc": the mean of the per-class accuracies, since the test sets are balanced), and the
+summary adds "selected": the test accuracy at the epoch the validation score picks (`selection_metric`;
+ties: the later epoch), model selection with data a practitioner has. Datasets that ask for them
 (`BaseDatasetInfo.report_top5`, `report_shots`) add top-5 accuracies, the accuracies on their
 extra test sets, and many/medium/few-shot accuracies to every epoch's row.
 
@@ -36,7 +40,7 @@ from bench.train.schedules import lr_at, per_iteration
 from bench.train.stream import BatchStream, balanced_subset
 from methods import METHODS, Method, MethodContext
 from methods.base import Diagnostics, Images, TensorImages
-from noisytail_datasets import DATASETS, BatchTransform, DataBundle, build_data, describe
+from noisytail_datasets import DATASETS, BatchTransform, DataBundle, DataSpec, build_data, describe
 from noisytail_datasets.long_tail import shot_groups
 from noisytail_datasets.streaming import StreamingImages
 
@@ -79,14 +83,25 @@ def images_of(x: torch.Tensor | Any, bundle: DataBundle, transform: Callable[...
     return StreamingImages(x, bundle.stream, lambda batch: transform(batch, train=False), device, workers)
 
 
+def selection_metric(spec: DataSpec) -> str:
+    """The validation score that selects an epoch (and a tuning trial): class-balanced accuracy on
+    long-tailed data (ρ > 1: the test sets are balanced, the validation split is not), plain accuracy
+    otherwise; "" without a validation split."""
+    if not spec.val_fraction:
+        return ""
+    return "val_bal_acc" if spec.imbalance > 1 else "val_acc"
+
+
 @dataclass
 class EvalSets:
-    """The clean evaluation sets of a run: the main test set ("test") and any extra ones, with what to
-    record: top-5 accuracies and the many/medium/few group of each class (None: not recorded)."""
+    """The evaluation sets of a run: the clean main test set ("test"), any extra ones, and the noisy
+    validation split ("val", scored against its noisy labels, with its class-balanced accuracy), with
+    what to record: top-5 accuracies and the many/medium/few group of each class (None: not recorded)."""
 
     sets: dict[str, tuple[Images, torch.Tensor]]
     top5: bool = False
     groups: torch.Tensor | None = None
+    num_classes: int = 0
 
     @classmethod
     def of(cls, bundle: DataBundle, transform: Callable[..., torch.Tensor], device: torch.device,
@@ -95,11 +110,13 @@ class EvalSets:
         sets = {"test": (images_of(bundle.test_x, bundle, transform, device, workers), bundle.test_y)}
         for name, (x, y) in bundle.extra_tests.items():
             sets[name] = (images_of(x, bundle, transform, device, workers), y)
+        if len(bundle.val_y):
+            sets["val"] = (images_of(bundle.val_x, bundle, transform, device, workers), bundle.val_y)
         groups = None
         if info.report_shots:
             groups = torch.as_tensor(shot_groups(bundle.clean_counts if bundle.clean_labels_known
                                                  else bundle.noisy_counts))
-        return cls(sets, top5=info.report_top5, groups=groups)
+        return cls(sets, top5=info.report_top5, groups=groups, num_classes=bundle.num_classes)
 
 
 def evaluate(method: Method, tests: EvalSets, batch_size: int) -> dict[str, float]:
@@ -113,19 +130,22 @@ def evaluate(method: Method, tests: EvalSets, batch_size: int) -> dict[str, floa
     with torch.no_grad():
         for set_name, (images, labels) in tests.sets.items():
             out.update(_score(method, set_name, images, labels, batch_size, tests.top5,
-                              tests.groups if set_name == "test" else None))
+                              tests.groups if set_name == "test" else None,
+                              tests.num_classes if set_name == "val" else 0))
     for module in method.modules():
         module.train()
     return out
 
 
 def _score(method: Method, set_name: str, images: Images, labels: torch.Tensor, batch_size: int, top5: bool,
-           groups: torch.Tensor | None) -> dict[str, float]:
-    """One test set's accuracies (see `evaluate`); the counts stay on the device until the end."""
+           groups: torch.Tensor | None, balanced_over: int = 0) -> dict[str, float]:
+    """One evaluation set's accuracies (see `evaluate`); with `balanced_over` = C classes, also the mean
+    per-class accuracy over the classes present ("<set>_bal_acc"). Counts stay on the device until the end."""
     main = set_name == "test"
     prefix = "test" if main else set_name
     correct: dict[str, torch.Tensor] = {}
     per_class = torch.zeros(len(groups), device=labels.device) if groups is not None else None
+    class_hits = torch.zeros(balanced_over, device=labels.device) if balanced_over else None
 
     def add(name: str, hits: torch.Tensor) -> None:
         correct[name] = correct[name] + hits.sum() if name in correct else hits.sum()
@@ -142,8 +162,14 @@ def _score(method: Method, set_name: str, images: Images, labels: torch.Tensor, 
             add(f"{prefix}_top5", (logits.topk(min(5, logits.shape[1]), dim=1).indices == y[:, None]).any(dim=1))
         if per_class is not None:
             per_class.index_add_(0, y, hit.float())
+        if class_hits is not None:
+            class_hits.index_add_(0, y, hit.float())
     n = len(labels)
     scores = {name: c.item() * 100.0 / n for name, c in correct.items()}
+    if class_hits is not None:
+        totals = torch.bincount(labels, minlength=balanced_over).float()
+        present = totals > 0
+        scores[f"{prefix}_bal_acc"] = float((class_hits[present] / totals[present]).mean().cpu()) * 100.0
     if per_class is not None:
         totals = torch.bincount(labels, minlength=len(groups)).float()
         class_acc = (per_class / totals.clamp(min=1) * 100.0).cpu()
@@ -212,12 +238,28 @@ def train_one_epoch(method: Method, stream: BatchStream, epoch: int, epoch_sampl
     return method.train_epoch(epoch, stream)
 
 
-def summarize(history: list[dict[str, Any]], intervals: list[float]) -> dict[str, Any]:
-    """last / best / last5 accuracies and timings from the epoch history."""
+def selected_epoch(history: list[dict[str, Any]], metric: str) -> int:
+    """The position in `history` of the highest `metric` (ties: the later epoch); -1 when none has it."""
+    chosen, top = -1, -math.inf
+    for i, h in enumerate(history):
+        value = h.get(metric)
+        if value is not None and math.isfinite(value) and value >= top:
+            chosen, top = i, value
+    return chosen
+
+
+def summarize(history: list[dict[str, Any]], intervals: list[float], selection: str = "") -> dict[str, Any]:
+    """last / best / last5 accuracies, the validation-selected one (`selection`: the validation score that
+    picks the epoch, "" none) and timings from the epoch history."""
     accs = [h["test_acc"] for h in history]
     train_secs = [h["sec_epoch"] for h in history]
     best_epoch = max(range(len(accs)), key=accs.__getitem__) if accs else -1
+    chosen = selected_epoch(history, selection) if selection else -1
     return {
+        "selected_acc": accs[chosen] if chosen >= 0 else float("nan"),
+        "selected_epoch": chosen,
+        "selected_on": selection,
+        "selected_val": history[chosen][selection] if chosen >= 0 else float("nan"),
         "last_acc": accs[-1] if accs else float("nan"),
         "best_acc": accs[best_epoch] if accs else float("nan"),
         "best_epoch": best_epoch,
@@ -372,7 +414,9 @@ class _Attempt:
         }
         self.history.append(row)
         if self.report is not None:
-            self.report({**row, "best_acc": max(h["test_acc"] for h in self.history)})
+            selection = selection_metric(self.cfg.data)
+            self.report({**row, "best_acc": max(h["test_acc"] for h in self.history),
+                         **({"val_score": row[selection]} if selection else {})})
         if self.ckpt_path and (epoch + 1) % self.opts.checkpoint_every == 0 and epoch + 1 < self.cfg.epochs:
             self.checkpoint(epoch)
 
@@ -400,7 +444,7 @@ class _Attempt:
         record = self.record
         record["speed"] = self.speed.as_dict()
         record["summary"] = {
-            **summarize(self.history, self.intervals),
+            **summarize(self.history, self.intervals, selection_metric(self.cfg.data)),
             "sec_total": time.perf_counter() - self.started,
             "peak_mem_mb": timing.peak_memory_mb(self.device),
         }

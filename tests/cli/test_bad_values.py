@@ -17,6 +17,7 @@ from bench.core.hparams import Range, check_value
 GRID = ("run", "grid", "--dry-run")
 ONE = ("run", "one", "--method", "ce", "--dataset", "digits", "--epochs", "1")
 DESCRIBE = ("data", "describe", "--dataset", "digits")
+TUNE = ("tune", "--preset", "quick", "--methods", "ce", "--trials", "2", "--cell", "digits:10:sym:0.4", "--dry-run")
 PERF = ("perf", "--methods", "ce", "--iters", "1", "--warmup", "0")
 NOWHERE = "{tmp}/nowhere"
 
@@ -55,6 +56,12 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
                                  "--epochs", "1", "--launcher", "local", "--data-root", "{tmp}"), "CIFAR-10 files not found"),
     ("run grid", "--download", (*GRID, "--download=1"), "ignored explicit argument '1'"),
     ("run grid", "--data-workers", (*GRID, "--data-workers", "-1"), "must be an integer >= 0, got -1"),
+    ("run grid", "--val-fraction", (*GRID, "--val-fraction", "0.9"), "must be a number >= 0 and <= 0.5"),
+    ("run grid", "--cell", (*GRID, "--cell", "digits:5:sym:0.4"), "unknown cell of preset 'quick'"),
+    ("run grid", "--hparams-from", (*GRID, "--hparams-from", NOWHERE), "cannot read it"),
+    ("run grid", "--hparams-from", (*GRID, "--hparams-from", ""), "argument --hparams-from: must not be empty"),
+    ("run grid", "--logger", (*GRID, "--logger", "tensorbord"), "did you mean 'tensorboard'"),
+    ("run grid", "--logger", (*GRID, "--launcher", "local", "--logger", "tensorboard"), "use --launcher ray"),
     # ------------------------------------------------------------------ run one
     ("run one", "--method", (*ONE, "--method", ""), "argument --method: must not be empty"),
     ("run one", "--method", (*ONE, "--method", "cee"), "did you mean 'ce'"),
@@ -111,6 +118,7 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
                                 "--data-root", "{tmp}"), "CIFAR-10 files not found"),
     ("run one", "--download", (*ONE, "--download=1"), "ignored explicit argument '1'"),
     ("run one", "--data-workers", (*ONE, "--data-workers", "-1"), "must be an integer >= 0, got -1"),
+    ("run one", "--val-fraction", (*ONE, "--val-fraction", "-0.1"), "must be a number >= 0 and <= 0.5"),
     # ------------------------------------------------------------------ data describe
     ("data describe", "--dataset", ("data", "describe", "--dataset", "digit"), "did you mean 'digits'"),
     ("data describe", "--imbalance", (*DESCRIBE, "--imbalance", "1e12"), "would have no training image"),
@@ -126,6 +134,38 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("data describe", "--json", (*DESCRIBE, "--json=1"), "ignored explicit argument '1'"),
     ("data describe", "--data-root", (*DESCRIBE, "--data-root", ""), "argument --data-root: must not be empty"),
     ("data describe", "--download", (*DESCRIBE, "--download=1"), "ignored explicit argument '1'"),
+    ("data describe", "--val-fraction", (*DESCRIBE, "--val-fraction", "x"), "'x' is not a number"),
+    # ------------------------------------------------------------------ tune (all dry runs)
+    ("tune", "--preset", (*TUNE, "--preset", "quik"), "did you mean 'quick'"),
+    ("tune", "--methods", (*TUNE, "--methods", ","), "names no method"),
+    ("tune", "--methods", (*TUNE, "--methods", "dynamic_loss-vector"), "ablation variant"),
+    ("tune", "--cell", (*TUNE, "--cell", "digits:5:sym:0.4"), "unknown cell of preset 'quick'"),
+    ("tune", "--trials", (*TUNE, "--trials", "1"), "--trials must be an integer >= 2"),
+    ("tune", "--epochs", (*TUNE, "--epochs", "0"), "argument --epochs: must be an integer >= 1"),
+    ("tune", "--val-fraction", (*TUNE, "--val-fraction", "0"), "--val-fraction must be in (0, 0.5]"),
+    ("tune", "--seed", (*TUNE, "--seed", "-1"), "must be an integer >= 0 and <= 4294967295"),
+    ("tune", "--search", (*TUNE, "--search", "grid"), "unknown --search 'grid'"),
+    ("tune", "--scheduler", (*TUNE, "--scheduler", "hyperband"), "unknown --scheduler 'hyperband'"),
+    ("tune", "--grace-period", (*TUNE, "--scheduler", "asha", "--grace-period", "3"), "leaves no rung"),
+    ("tune", "--reduction-factor", (*TUNE, "--reduction-factor", "0"), "must be an integer >= 1"),
+    ("tune", "--short-run", (*TUNE, "--short-run=1"), "ignored explicit argument '1'"),
+    ("tune", "--dry-run", (*TUNE, "--dry-run=1"), "ignored explicit argument '1'"),
+    ("tune", "--launcher", (*TUNE, "--launcher", "slurm"), "invalid choice: 'slurm'"),
+    ("tune", "--cpus-per-trial", (*TUNE, "--cpus-per-trial", "0"), "must be a number > 0"),
+    ("tune", "--gpus-per-trial", (*TUNE, "--gpus-per-trial", "-1"), "must be a number >= 0"),
+    ("tune", "--address", (*TUNE, "--address", "127.0.0.1:1"), "no Ray cluster answers"),
+    ("tune", "--checkpoint-every", (*TUNE, "--checkpoint-every", "0"), "must be an integer >= 1, got 0"),
+    ("tune", "--max-failures", (*TUNE, "--max-failures", "-1"), "must be an integer >= 0, got -1"),
+    ("tune", "--logger", (*TUNE, "--logger", "tensorbord"), "did you mean 'tensorboard'"),
+    ("tune", "--out", (*TUNE, "--out", ""), "argument --out: must not be empty"),
+    ("tune", "--amp", (*TUNE, "--amp", "fp8"), "unknown --amp 'fp8'"),
+    ("tune", "--channels-last", (*TUNE, "--channels-last", "maybe"), "unknown --channels-last 'maybe'"),
+    ("tune", "--compile", (*TUNE, "--compile=1"), "ignored explicit argument '1'"),
+    ("tune", "--deterministic", (*TUNE, "--deterministic=1"), "ignored explicit argument '1'"),
+    ("tune", "--device", (*TUNE, "--device", "tpu"), "unknown --device 'tpu'"),
+    ("tune", "--data-root", (*TUNE, "--data-root", ""), "argument --data-root: must not be empty"),
+    ("tune", "--download", (*TUNE, "--download=1"), "ignored explicit argument '1'"),
+    ("tune", "--data-workers", (*TUNE, "--data-workers", "-1"), "must be an integer >= 0, got -1"),
     # ------------------------------------------------------------------ perf
     ("perf", "--backbone", (*PERF, "--backbone", "resnet33"), "unknown backbone 'resnet33'"),
     ("perf", "--batch", (*PERF, "--batch", "0"), "--batch must be at least 1, got 0"),

@@ -102,3 +102,32 @@ def test_an_interrupted_ray_grid_exits_130_not_0(tmp_path):
     code, log, took = _signal_when(_bench(args), lambda: _files(out / "runs", "*.json"), signal.SIGINT)
     records = _check_interrupted(out, code, log, "SIGINT", total=4)
     assert 1 <= len(records) < 4 and "0 failed" not in log and took < 45, log
+
+
+def test_a_pickled_guard_carries_no_signal_handler():
+    """Tune pickles its callbacks, which hold the launch's guard: a handler found on entry (here one bound to an
+    object with a lock, as Tune's own SIGINT handler left over from an earlier fit() in the process) must not go
+    with it, or the launch fails with "cannot pickle '_thread.lock' object"."""
+    import pickle
+    import signal
+    import threading
+
+    from ray import cloudpickle
+
+    from bench.grid.launchers import InterruptGuard
+
+    class Handler:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def __call__(self, *args) -> None:
+            pass
+
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, Handler())
+    try:
+        with InterruptGuard() as guard:
+            copy = pickle.loads(cloudpickle.dumps(guard))
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert copy._previous == {} and copy.received is None

@@ -38,7 +38,8 @@ def test_run_id_ignores_preset_but_not_hparams_or_protocol():
 
 # run id of make() before DataSpec had pad_mode / normalisation / noise_sampling (commit 2996380) / image_size
 OLD_RUN_ID = "96ed12cd6b6f"
-LATER_DEFAULTS = {"pad_mode": "constant", "normalisation": "dataset", "noise_sampling": "independent", "image_size": 0}
+LATER_DEFAULTS = {"pad_mode": "constant", "normalisation": "dataset", "noise_sampling": "independent", "image_size": 0,
+                  "val_fraction": 0.0}
 
 
 def test_new_data_fields_at_their_defaults_keep_old_run_ids():
@@ -46,7 +47,7 @@ def test_new_data_fields_at_their_defaults_keep_old_run_ids():
     assert cfg.run_id == OLD_RUN_ID
     # independent: the hash of the payload as it was written before the fields existed
     payload = cfg.to_dict()
-    del payload["preset"], payload["speed"], payload["pretrained"], payload["epoch_samples"]
+    del payload["preset"], payload["tuning"], payload["speed"], payload["pretrained"], payload["epoch_samples"]
     for name in LATER_DEFAULTS:
         del payload["data"][name]
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
