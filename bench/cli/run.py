@@ -33,7 +33,8 @@ def add_to(sub: argparse._SubParsersAction) -> None:
 
 def _add_grid(run_sub: argparse._SubParsersAction) -> None:
     grid = run_sub.add_parser("grid", help="run a preset grid (skips runs already done in --out)")
-    grid.add_argument("--preset", type=non_empty, default="quick")
+    grid.add_argument("--preset", type=non_empty, default="default",
+                      help="a preset (`bench ls presets`; default: default, the first run, about 1.5 min on 2 cores)")
     grid.add_argument("--methods", type=parse_methods, help="comma-separated subset, e.g. ce,dal")
     grid.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (data seed = train seed)")
     grid.add_argument("--epochs", type=positive_int)
@@ -92,6 +93,7 @@ def add_launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, default=10, help="epochs between checkpoints")
     p.add_argument("--max-failures", type=non_negative_int, default=2,
                    help="Ray: times a trial whose worker died is retried (it resumes from its checkpoint)")
+    p.add_argument("--verbose", action="store_true", help="Ray: show Ray's banner and Tune's own progress tables")
     p.add_argument("--logger", dest="loggers", action="append", default=[], metavar="NAME",
                    help="Ray: also log every epoch to tensorboard (<out>/tensorboard), mlflow (<out>/mlruns "
                         "or $MLFLOW_TRACKING_URI) or wandb; repeatable; off by default")
@@ -137,7 +139,33 @@ def run_grid(args: argparse.Namespace) -> int:
     outcome = run.run_grid(request)
     if outcome.ran:
         print(f"results: {outcome.store.root / 'runs.csv'} ({outcome.failed} failed)")
+    _print_comparison(outcome.store.root, request.preset, planned)
     return 1 if outcome.failed else 0
+
+
+def _print_comparison(root, preset: str, planned: list) -> None:
+    """The grid's comparison table (grid layout, Last, n per cell; † where a cell has >= 3 seeds and the primary
+    test finds a difference from the baseline), then where the full analysis is."""
+    import dataclasses
+    import sys
+
+    from analysis.results import load_results
+    from analysis.tables import build_table, render
+    from bench.core.errors import UsageError
+
+    try:
+        results = load_results(root, preset=preset)
+    except UsageError as exc:
+        print(f"bench: no comparison table ({exc})", file=sys.stderr)
+        return
+    ids = {cfg.run_id for cfg in planned}
+    runs = results.runs[results.runs["run_id"].isin(ids)].reset_index(drop=True)
+    if runs.empty:
+        return
+    epochs = results.epochs[results.epochs["run_id"].isin(ids)].reset_index(drop=True)
+    table = build_table(dataclasses.replace(results, runs=runs, epochs=epochs), "grid", metric="last")
+    print("\n" + render(table, "md"), end="")
+    print(f"\nfull tables, statistics and plots: python -m bench table|stats|plots --results {root}")
 
 
 def _chosen_hparams(path: str):
@@ -168,7 +196,27 @@ def run_one(args: argparse.Namespace) -> int:
     cfg, outcome = run.run_one(request)
     if not outcome.ran:
         print(f"run {cfg.run_id} is already done in {outcome.store.root}; nothing to do")
+    _print_record(outcome.store.records_dir / f"{cfg.run_id}.json")
     return 1 if outcome.failed else 0
+
+
+def _print_record(path) -> None:
+    """A stored run in one line: its accuracies and time, or why it failed, and where its record is."""
+    import json
+
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    summary = record.get("summary", {})
+    if record.get("status") != "done":
+        what = f"{record.get('status')}: {record.get('error', '')}"
+    else:
+        what = f"last {summary['last_acc']:.2f}% best (test-selected) {summary['best_acc']:.2f}%"
+        if summary.get("selected_on"):
+            what += f" selected {summary['selected_acc']:.2f}%"
+        what += f" in {summary.get('sec_total', float('nan')):.1f} s"
+    print(f"run {record['run_id']}: {what}; record: {path}")
 
 
 def _check_data_fits(cfg, args: argparse.Namespace) -> None:

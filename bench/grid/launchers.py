@@ -65,6 +65,8 @@ class LaunchOptions:
     loggers: tuple[str, ...] = ()
     #: Ray: stop trials early on their validation score (`bench tune --scheduler asha`); None runs all to the end
     early_stopping: EarlyStopping | None = None
+    #: Ray: show Ray's start-up banner and Tune's own progress output (off: the progress lines only)
+    verbose: bool = False
 
     def validate(self) -> None:
         """A UsageError naming the first value out of range, or resources this machine does not have.
@@ -448,6 +450,28 @@ def _scheduler(early: EarlyStopping | None) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
+def _quiet_tune(quiet: bool) -> Iterator[None]:
+    """While `quiet`, Tune prints nothing of its own (its experiment banner and INFO lines): the launch's
+    progress lines say what happens. Its legacy reporter at verbose=0 is silent; the new one is not."""
+    if not quiet:
+        yield
+        return
+    name, before = "RAY_AIR_NEW_OUTPUT", os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ[name] = "0"
+    tune_logger = logging.getLogger("ray.tune")
+    level = tune_logger.level
+    tune_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        tune_logger.setLevel(level)
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+@contextlib.contextmanager
 def _graceful_tune_stop(guard: InterruptGuard) -> Iterator[None]:
     """During `fit()`: Tune leaves SIGINT to the guard (TUNE_DISABLE_SIGINT_HANDLER) and the guard's
     first SIGINT / SIGTERM calls Tune's SIGUSR1 handler, which stops the trials and returns from `fit()`.
@@ -500,12 +524,13 @@ def _launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
         if started_here:
             hooks.on_event("ray_init_start")
             try:
+                level = logging.INFO if opts.verbose else logging.WARNING  # the banner is an INFO line
                 if opts.address:
-                    ray.init(address=opts.address, log_to_driver=False)
+                    ray.init(address=opts.address, log_to_driver=False, logging_level=level)
                 else:
                     # A fresh single-machine cluster: no token file written to $HOME (raytune.md §0.5).
                     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-                    ray.init(include_dashboard=False, log_to_driver=False)
+                    ray.init(include_dashboard=False, log_to_driver=False, logging_level=level)
             except SystemExit as exc:  # ray.init's own SIGTERM handler exits with the signal's number
                 if exc.code != signal.SIGTERM:
                     raise
@@ -560,7 +585,7 @@ def _launch_ray(runs: list[RunConfig], store: ResultsStore, opts: LaunchOptions,
             ),
         )
         hooks.on_event("fit_start")
-        with _graceful_tune_stop(guard):
+        with _graceful_tune_stop(guard), _quiet_tune(not opts.verbose):
             tuner.fit()
         hooks.on_event("fit_end")
         if stopper.error is not None:

@@ -173,6 +173,27 @@ QUICK_RECIPE = Recipe(
     optim=OptimSpec(lr=0.05, momentum=0.9, weight_decay=5e-4),
 )
 DEFAULT_RECIPES.add("digits", QUICK_RECIPE)
+#: the first run a user makes (`run grid` without --preset): long enough for every method's main phase
+DEFAULT_RUN_RECIPE = Recipe(
+    backbone="mlp", epochs=20, batch_size=64,
+    optim=OptimSpec(lr=0.05, momentum=0.9, weight_decay=5e-4),
+)
+
+
+def scaled_warm_ups(epochs: int, fraction: float = 0.25) -> dict[str, dict[str, int]]:
+    """Every method with a warm-up (`main_phase_from`) starting its main phase after `fraction` of a run of
+    `epochs` (recorded in each run's hyperparameters, so in its id)."""
+    return {name: {METHODS.get(name).main_phase_from: int(epochs * fraction)} for name in METHODS.names()
+            if METHODS.get(name).main_phase_from}
+
+
+PRESETS.add("default", Preset(
+    description="the first run: digits, MLP, every default method, 20 epochs (warm-ups 5), 3 seeds, three cells that "
+                "show the two problems apart: long tail alone (rho 10, clean), noise alone (rho 1, sym 0.4), both",
+    datasets=("digits",), recipe=DEFAULT_RUN_RECIPE, noise="sym",
+    imbalances=(10,), noise_rates=(0.0, 0.4), extra_cells={"digits": (("sym", 1, 0.4),)}, seeds=(0, 1, 2),
+    method_hparams=scaled_warm_ups(DEFAULT_RUN_RECIPE.epochs),
+))
 PRESETS.add("quick", Preset(
     description="smoke grid: digits, MLP, every default method, rho {1,10} x sym {0,0.4}, 1 seed, 3 epochs",
     datasets=("digits",), recipe=QUICK_RECIPE, noise="sym",

@@ -34,7 +34,7 @@ from noisytail_datasets import DATASETS, DataSpec, load_base
 class GridRequest:
     """What `bench run grid` was asked to do."""
 
-    preset: str = "quick"
+    preset: str = "default"
     methods: Sequence[str] | None = None
     seeds: Sequence[int] | None = None
     epochs: int | None = None

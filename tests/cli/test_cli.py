@@ -96,7 +96,8 @@ def test_dry_run_plans_and_run_one_skips_when_done(capsys, tmp_path):
     out_dir = tmp_path / "grid"
     code, out, _ = run_cli(capsys, "run", "grid", "--dry-run", "--out", str(out_dir))
     n_methods = len(METHODS.default_names())
-    assert code == 0 and f"{4 * n_methods} runs, {4 * n_methods} to do, 0 already done" in out
+    # the default preset: 3 cells (long tail alone, noise alone, both) x 3 seeds
+    assert code == 0 and f"preset default: {9 * n_methods} runs, {9 * n_methods} to do, 0 already done" in out
     assert not out_dir.exists()
     args = ["run", "one", "--method", "ce", "--dataset", "digits", "--imbalance", "10", "--noise", "sym",
             "--noise-rate", "0.4", "--epochs", "2", "--out", str(tmp_path / "one")]
@@ -104,6 +105,9 @@ def test_dry_run_plans_and_run_one_skips_when_done(capsys, tmp_path):
     assert code == 0 and "[1/1]" in out
     runs = pd.read_csv(tmp_path / "one" / "runs.csv")
     assert runs.status.tolist() == ["done"] and runs.epochs.tolist() == [2]
+    # its record in one line, with the numbers the store holds
+    line = next(x for x in out.splitlines() if x.startswith("run ") and "record:" in x)
+    assert f"last {runs.last_acc[0]:.2f}%" in line and f"{runs.run_id[0]}.json" in line
     code, out, _ = run_cli(capsys, *args)
     assert code == 0 and "already done" in out
 

@@ -13,7 +13,11 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 def test_quick_grid_under_ray_then_resume_and_extend(tmp_path, capsys):
     out = tmp_path / "quick"
-    assert main(["run", "grid", "--out", str(out), "--cpus-per-trial", "1"]) == 0
+    assert main(["run", "grid", "--preset", "quick", "--out", str(out), "--cpus-per-trial", "1"]) == 0
+    printed = capsys.readouterr()
+    # the comparison table at the end, and nothing of Ray's or Tune's own (no --verbose)
+    assert "| CE | Last |" in printed.out and f"--results {out}" in printed.out
+    assert "View detailed results" not in printed.out + printed.err and "Started a local Ray" not in printed.err
     n = 4 * len(METHODS.default_names())
     runs = pd.read_csv(out / "runs.csv")
     epochs = pd.read_parquet(out / "epochs.parquet")
@@ -35,10 +39,10 @@ def test_quick_grid_under_ray_then_resume_and_extend(tmp_path, capsys):
 
     # the same command again launches nothing
     capsys.readouterr()
-    assert main(["run", "grid", "--out", str(out)]) == 0
+    assert main(["run", "grid", "--preset", "quick", "--out", str(out)]) == 0
     assert f"{n} runs, 0 to do, {n} already done" in capsys.readouterr().out
 
     # a new seed for one method runs only what is new
-    assert main(["run", "grid", "--out", str(out), "--seeds", "0,1", "--methods", "ce"]) == 0
+    assert main(["run", "grid", "--preset", "quick", "--out", str(out), "--seeds", "0,1", "--methods", "ce"]) == 0
     assert "8 runs, 4 to do, 4 already done" in capsys.readouterr().out
     assert len(pd.read_csv(out / "runs.csv")) == n + 4

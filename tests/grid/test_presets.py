@@ -102,3 +102,18 @@ def test_presets_that_mirror_a_table_use_that_tables_recipe():
     plain = cfg.with_(data=dataclasses.replace(cfg.data, pad_mode="constant", normalisation="dataset"))
     assert plain.run_id != cfg.run_id
     assert "pad_mode=reflect normalisation=mwnet" in describe_recipe(cfg)
+
+
+def test_the_default_run_shows_the_two_problems_apart_and_reaches_every_main_phase():
+    from bench.grid.presets import PRESETS, expand
+    from methods import METHODS
+
+    runs = expand("default")
+    cells = {(cfg.data.imbalance, cfg.data.noise_rate) for cfg in runs}
+    assert cells == {(10, 0.0), (1, 0.4), (10, 0.4)}  # long tail alone, noise alone, both
+    assert {cfg.seed for cfg in runs} == {0, 1, 2} and {cfg.method for cfg in runs} == set(METHODS.default_names())
+    assert not PRESETS.get("default").short_run
+    for cfg in runs:  # every warm-up ends with at least three quarters of the run to go
+        key = METHODS.get(cfg.method).main_phase_from
+        if key is not None:
+            assert cfg.hparams[key] <= cfg.epochs // 4, (cfg.method, key)
