@@ -32,6 +32,7 @@ import pandas as pd
 from bench.core.errors import UsageError
 from bench.grid.layout import MEASURES, Cell
 from bench.grid.schema import STATUSES
+from bench.tune.select import is_trial
 
 #: metric name on the command line -> column of the runs table
 METRICS = {"last": "last_acc", "best": "best_acc", "last5": "last5_acc", "selected": "selected_acc"}
@@ -223,24 +224,16 @@ def load_results(path: str | Path, preset: str | None = None, trials: bool = Fal
         if runs.empty:
             raise UsageError(f"results folder '{root}' holds no run of preset '{preset}'; "
                              "drop --preset or pick another")
-    is_trial = tuning_trial_mask(runs)
-    if not trials and is_trial.all():
+    trial_rows = is_trial(runs)
+    if not trials and trial_rows.all():
         raise UsageError(f"results folder '{root}' holds only the trials of a `bench tune` search; see them with "
                          f"`python -m bench table --layout tuning --results {root}`")
     if not trials:
-        runs = runs[~is_trial]
+        runs = runs[~trial_rows]
     runs = _name_variants(_normalise(runs)).reset_index(drop=True)
-    _check_one_config(runs[~tuning_trial_mask(runs)], root)
+    _check_one_config(runs[~is_trial(runs)], root)
     epochs = epochs[epochs["run_id"].isin(set(runs["run_id"]))].reset_index(drop=True)
     return Results(root=root, runs=runs, epochs=epochs)
-
-
-def tuning_trial_mask(runs: pd.DataFrame) -> pd.Series:
-    """Which rows of a runs table are trials of a `bench tune` search (a non-empty `tune_trial`)."""
-    if "tune_trial" not in runs.columns:
-        return pd.Series(False, index=runs.index)
-    marked = runs["tune_trial"].fillna("").astype(str).str.strip()
-    return marked.ne("") & marked.ne("nan")
 
 
 def _table_damage(path: Path, runs: pd.DataFrame, stems: set[str] | None) -> str:

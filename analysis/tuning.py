@@ -37,8 +37,6 @@ from bench.tune.choices import CHOICES_FILE
 from bench.tune.select import GROUP_KEYS, chosen_trials, trials
 from methods import METHODS
 
-#: the file `bench tune` writes its settings and choices to, in the results folder
-SETTINGS_FILE = CHOICES_FILE
 #: the stem of the written tables: tables/tuning.{md,csv,tex}
 STEM = "tuning"
 FORMATS = ("md", "latex", "csv")
@@ -70,15 +68,15 @@ class TuningReport:
 
 def load_settings(root: str | Path) -> tuple[dict[str, Any] | None, str]:
     """`tuning.json` of a results folder: (settings, '') or (None, why it is not used)."""
-    path = Path(root) / SETTINGS_FILE
+    path = Path(root) / CHOICES_FILE
     if not path.exists():
-        return None, f"{SETTINGS_FILE} is missing"
+        return None, f"{CHOICES_FILE} is missing"
     try:
         settings = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        return None, f"{SETTINGS_FILE} is unreadable ({type(exc).__name__})"
+        return None, f"{CHOICES_FILE} is unreadable ({type(exc).__name__})"
     if not isinstance(settings, dict):
-        return None, f"{SETTINGS_FILE} is not a JSON object"
+        return None, f"{CHOICES_FILE} is not a JSON object"
     return settings, ""
 
 
@@ -89,8 +87,6 @@ def tuning_runs(runs: pd.DataFrame) -> pd.DataFrame:
     names is put back under the registered method."""
     from bench.grid.presets import VARIANTS
 
-    if "tune_trial" in runs:  # an empty cell reads back as NaN, which `trials` (pandas 3) takes for a trial
-        runs = runs.assign(tune_trial=runs["tune_trial"].map(_trial_text))
     out = trials(runs)
     if out.empty:
         return out
@@ -100,18 +96,6 @@ def tuning_runs(runs: pd.DataFrame) -> pd.DataFrame:
     mixed = out["method"].groupby(keys, dropna=False).transform("nunique") > 1
     out.loc[mixed, "method"] = base[mixed]
     return out
-
-
-def _trial_text(value: Any) -> str:
-    """A `tune_trial` cell as text: '' for none (empty, NaN), '3' for 3, 3.0 or '3'."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return str(int(number)) if number.is_integer() else text
 
 
 # ------------------------------------------------------------------------------------ build
@@ -205,7 +189,7 @@ def _search_row(key: dict[str, Any], group: pd.DataFrame, chosen: pd.DataFrame, 
             row["tuned_lr"] = _float(entry.get("lr"))
             row["tuned_weight_decay"] = _float(entry.get("weight_decay"))
         else:
-            notes.append(f"{SETTINGS_FILE} records trial {entry.get('trial')} as chosen for {row['method_name']} "
+            notes.append(f"{CHOICES_FILE} records trial {entry.get('trial')} as chosen for {row['method_name']} "
                          f"at {cell.label()}, the rule over runs.csv picks trial {row['tuned_trial']} (the runs "
                          "changed after it was written?)")
     if not math.isnan(row["tuned_lr"]) or not math.isnan(row["tuned_weight_decay"]):
@@ -339,10 +323,10 @@ def _caption(frame: pd.DataFrame, settings: dict[str, Any] | None, settings_note
            else "."),
     ]
     if frame[["tuned_lr", "tuned_weight_decay"]].notna().any().any():
-        parts.append(f"lr and wd (weight decay) of the chosen trial as {SETTINGS_FILE} records them, shown whether "
+        parts.append(f"lr and wd (weight decay) of the chosen trial as {CHOICES_FILE} records them, shown whether "
                      "or not they differ from the defaults.")
     if settings is None:
-        parts.append(f"Budget counted from runs.csv ({settings_note or SETTINGS_FILE + ' is missing'}).")
+        parts.append(f"Budget counted from runs.csv ({settings_note or CHOICES_FILE + ' is missing'}).")
     return " ".join(parts)
 
 

@@ -68,10 +68,9 @@ def run(args: argparse.Namespace) -> int:
     chosen = json.loads(path.read_text())["chosen"]
     for c in chosen:
         values = {**c["hparams"], **{k: c[k] for k in ("lr", "weight_decay") if k in c}}
-        print(f"chosen: {c['method']} {c['dataset']}:{c['imbalance']:g}:{c['noise']}:{c['noise_rate']:g} trial "
-              f"{c['trial']} (validation {c['selected_val']}): " + " ".join(f"{k}={v:.4g}" if isinstance(v, float)
-                                                                             else f"{k}={v}" for k, v in
-                                                                             values.items()))
+        shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        print(f"chosen: {c['method']} {c['dataset']}:{c['imbalance']:g}:{c['noise']}:{c['noise_rate']:g} "
+              f"trial {c['trial']} (validation {c['selected_val']}): {shown}")
     print(f"choices: {path} (apply with `python -m bench run grid --preset {args.preset} --hparams-from {path}`); "
           f"report: `python -m bench table --layout tuning --results {path.parent}`")
     return 1 if outcome.failed else 0

@@ -68,8 +68,8 @@ def planned_runs(request: GridRequest) -> list[RunConfig]:
     runs = select_cells(runs, request.cells, request.preset)
     if request.val_fraction is not None:
         runs = [cfg.with_(data=dataclasses.replace(cfg.data, val_fraction=request.val_fraction)) for cfg in runs]
-        for cfg in runs[:1]:
-            cfg.data.validate()
+        if runs:  # the other fields were checked by `expand`; the fraction is the same in every run
+            runs[0].data.validate()
     if request.adjust is not None:
         runs = request.adjust(runs)
     return list({cfg.run_id: cfg for cfg in runs}.values())

@@ -200,18 +200,27 @@ class ResultsStore:
         """(valid run records sorted by run id, [(path, why)] of records that cannot be used)."""
         good, bad = [], []
         for path in sorted(self.records_dir.glob("*.json")) if self.records_dir.exists() else []:
-            try:
-                self.stats["records_parsed"] += 1
-                record = json.loads(path.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                bad.append((path, f"unreadable: {exc}"))
-                continue
-            why = _invalid(record, path.stem)
+            record, why = self._read(path)
             if why:
                 bad.append((path, why))
             else:
                 good.append(record)
         return good, bad
+
+    def record(self, run_id: str) -> dict[str, Any] | None:
+        """The valid record of one run, or None (not stored, or unusable: see `scan`)."""
+        record, why = self._read(self.records_dir / f"{run_id}.json")
+        return None if why else record
+
+    def _read(self, path: Path) -> tuple[Any, str]:
+        """(the record in `path`, '') or (None, why it cannot be used)."""
+        try:
+            self.stats["records_parsed"] += 1
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return None, f"unreadable: {exc}"
+        why = _invalid(record, path.stem)
+        return (None, why) if why else (record, "")
 
     def records(self) -> list[dict[str, Any]]:
         """All valid run records, sorted by run id (see `scan` for the others)."""

@@ -32,6 +32,7 @@ from bench.grid.run import (
     pending_runs,
     results_store,
 )
+from bench.grid.schema import FINAL_STATUSES
 from bench.grid.store import ResultsStore
 from bench.nn.speed import SpeedSpec
 from bench.train.config import RunConfig
@@ -214,12 +215,11 @@ def _run_suggested(request: TuneRequest, bases: list[RunConfig], store: ResultsS
     for trial in range(request.trials):
         batch = [_trial(base, searcher.suggest(f"{trial}"), trial, request) for base, searcher in zip(bases, searchers)]
         trials += batch
-        done = store.completed_ids()
-        outcome = launch([cfg for cfg in batch if cfg.run_id not in done], store, request.launcher, options)
+        pending = [cfg for cfg in batch if (store.record(cfg.run_id) or {}).get("status") not in FINAL_STATUSES]
+        outcome = launch(pending, store, request.launcher, options)
         ran, failed = ran + outcome.ran, failed + outcome.failed
-        records = {r["run_id"]: r for r in store.records()}
         for cfg, searcher in zip(batch, searchers):
-            score = records.get(cfg.run_id, {}).get("summary", {}).get("selected_val")
+            score = (store.record(cfg.run_id) or {}).get("summary", {}).get("selected_val")
             if score is None or not math.isfinite(score):
                 searcher.on_trial_complete(f"{trial}", error=True)
             else:

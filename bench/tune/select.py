@@ -15,13 +15,18 @@ import pandas as pd
 GROUP_KEYS = ("preset", "method", "dataset", "imbalance", "noise", "noise_rate")
 
 
-def trials(runs: pd.DataFrame) -> pd.DataFrame:
-    """The rows of `runs` that are tuning trials (non-empty `tune_trial`), with `trial` as an integer."""
+def is_trial(runs: pd.DataFrame) -> pd.Series:
+    """Which rows of a runs table are tuning trials (a non-empty `tune_trial`; read back as NaN when empty)."""
     if "tune_trial" not in runs.columns:
-        return runs.iloc[0:0].assign(trial=pd.Series(dtype=int))
+        return pd.Series(False, index=runs.index)
     marked = runs["tune_trial"].fillna("").astype(str).str.strip()
-    out = runs[marked.ne("") & marked.ne("nan")].copy()
-    out["trial"] = pd.to_numeric(out["tune_trial"]).astype(int)
+    return marked.ne("") & marked.ne("nan")
+
+
+def trials(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `runs` that are tuning trials, with `trial` as an integer."""
+    out = runs[is_trial(runs)].copy()
+    out["trial"] = pd.to_numeric(out["tune_trial"]).astype(int) if len(out) else pd.Series(dtype=int)
     return out
 
 
