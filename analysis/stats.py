@@ -832,6 +832,23 @@ def _within_summary(report: StatsReport) -> str:
     return line
 
 
+def render_summary(report: StatsReport) -> str:
+    """The short form of the report (the README's reports): the within-cell count of differences from the
+    reference, the average ranks with Friedman's test, and the reach of the primary family across cells."""
+    lines = [f"Within cells ({display_name(report.reference)} against each method, paired t-test over seeds, Holm "
+             f"per cell): {_within_summary(report)}"]
+    across = report.across
+    if across.skipped:
+        return "\n\n".join([*lines, f"Across cells: skipped ({across.skipped})."])
+    header, rows = _rank_rows(across, report.alpha)
+    lines += [f"Across the {across.n_cells} cells (seed means): average ranks, 1 = best.", _md_table(header, rows),
+              _friedman_line(across)]
+    floors = _floor_lines(across, report.alpha)
+    if "primary" in floors:
+        lines.append(floors["primary"])
+    return "\n\n".join(lines)
+
+
 def render_markdown(report: StatsReport) -> str:
     """The report as Markdown (what the CLI prints)."""
     label = METRIC_LABELS.get(report.metric, report.metric)

@@ -5,7 +5,8 @@ so the bundle depends only on the spec (never on the method, the run seed or cal
 Within a stage, one permutation per class is drawn, classes in order 0..C-1.
 
 Order "lt-noise" (Dynamic Loss / ROLT §C.1, FSR §C.3):
-  1. per class, permute the base training images (stage LT); n_max = the smallest base class size;
+  1. per class, permute the base training images (stage LT); n_max = the smallest base class size
+     (or `max_per_class`, a cap for cheaper runs, when smaller);
      class c keeps the first n_c = long_tail_counts(n_max, C, rho)[c] images (at rho = 1, a dataset that
      keeps its release whole (`keep_whole_at_rho_1`: the real-world training sets) keeps every image);
   2. the meta set is the LAST meta_per_class images of each class's permutation, i.e. images the
@@ -68,8 +69,9 @@ def _class_permutations(labels: np.ndarray, num_classes: int, rng: np.random.Gen
 
 
 def _too_few(spec: DataSpec, c: int, available: int, why: str) -> UsageError:
+    fix = "a smaller --imbalance or --meta-per-class" + (" or a larger --max-per-class" if spec.max_per_class else "")
     return UsageError(f"{spec.dataset}: class {c} would have no training image ({why}; {available} available); "
-                      "use a smaller --imbalance or --meta-per-class")
+                      f"use {fix}")
 
 
 def _noisy(spec: DataSpec, base: BaseData, source_idx: np.ndarray, num_classes: int,
@@ -90,11 +92,12 @@ def _noisy(spec: DataSpec, base: BaseData, source_idx: np.ndarray, num_classes: 
 
 
 def _class_sizes_wanted(spec: DataSpec, sizes: list[int], num_classes: int) -> list[int]:
-    """The long-tail profile from the smallest class (n_max = min size); at ρ = 1 on a dataset that
-    keeps its release whole, every class's own size."""
-    if spec.imbalance == 1 and DATASETS.get(spec.dataset).keep_whole_at_rho_1:
+    """The long-tail profile from the smallest class (n_max = min size, or `max_per_class` when that is
+    smaller); at ρ = 1 on a dataset that keeps its release whole and no cap, every class's own size."""
+    cap = spec.max_per_class
+    if spec.imbalance == 1 and DATASETS.get(spec.dataset).keep_whole_at_rho_1 and not cap:
         return list(sizes)
-    return long_tail_counts(min(sizes), num_classes, spec.imbalance)
+    return long_tail_counts(min(min(sizes), cap) if cap else min(sizes), num_classes, spec.imbalance)
 
 
 def _lt_then_noise(spec: DataSpec, base: BaseData, num_classes: int, human_y: np.ndarray | None):

@@ -32,6 +32,8 @@ class DataSpec:
     image_size: crop size of a streamed dataset (0: its own).
     val_fraction: share of each (noisy) class of the training set held out as a validation split with the
     training set's noisy labels (`noisytail_datasets.build`); 0 = none, as in the papers.
+    max_per_class: a cap on n_max, the head class's size before the long-tail cut (0: the smallest base
+    class size, as in the papers); a smaller, cheaper training set with the same long-tail profile.
     """
 
     dataset: str
@@ -49,6 +51,8 @@ class DataSpec:
     image_size: int = 0
     #: share of each noisy class held out of the noisy training set for model selection (0: no split)
     val_fraction: float = 0.0
+    #: cap on the head class's size n_max before the long-tail cut (0: no cap, the papers' protocol)
+    max_per_class: int = 0
 
     def validate(self) -> None:
         """Raise UsageError naming the first invalid field and how to fix it."""
@@ -87,6 +91,9 @@ class DataSpec:
         v = self.val_fraction
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 0.5:
             raise UsageError(f"validation fraction must be a number in [0, 0.5] (0: no validation split), got {v!r}")
+        c = self.max_per_class
+        if isinstance(c, bool) or not isinstance(c, Integral) or c < 0:
+            raise UsageError(f"max_per_class must be an integer >= 0 (0: no cap), got {c!r}")
         if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, Integral) or self.data_seed < 0:
             raise UsageError(f"data_seed must be an integer >= 0, got {self.data_seed!r}")
 

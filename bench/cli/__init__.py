@@ -1,4 +1,5 @@
-"""Command line: `python -m bench {run grid|run one|tune|ls|data describe|perf|validate|table|stats|plots|results}`.
+"""Command line: `python -m bench {run grid|run one|tune|ls|data describe|perf|validate|table|stats|plots|report|
+results}`.
 
 One module per subcommand; each adds its parser (`add_to`) and sets the handler it runs. The
 command line is a leaf: nothing in the library imports it. Bad input (unknown names,
@@ -12,12 +13,12 @@ import argparse
 import os
 import sys
 
-from bench.cli import data, ls, perf, plots, results, run, stats, table, tune, validate
+from bench.cli import data, ls, perf, plots, report, results, run, stats, table, tune, validate
 from bench.cli.args import Parser
 from bench.core.errors import UsageError
 from bench.grid.launchers import Interrupted
 
-SUBCOMMANDS = (run, tune, ls, data, perf, table, stats, plots, results, validate)
+SUBCOMMANDS = (run, tune, ls, data, perf, table, stats, plots, report, results, validate)
 
 
 def build_parser() -> argparse.ArgumentParser:

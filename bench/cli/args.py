@@ -197,6 +197,9 @@ def add_protocol_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-fraction", type=val_fraction_float, default=0.0, metavar="F",
                    help="hold out this share of each noisy class as a validation split (noisy labels, never "
                         "trained on; default 0: none)")
+    p.add_argument("--max-per-class", type=non_negative_int, default=0, metavar="N",
+                   help="cap the head class at N images before the long-tail cut (a smaller training set with the "
+                        "same profile; default 0: no cap)")
 
 
 def _meta_per_class(args: argparse.Namespace) -> int:
@@ -214,7 +217,8 @@ def data_spec(args: argparse.Namespace, data_seed: int) -> DataSpec:
     return DataSpec(dataset=args.dataset, imbalance=args.imbalance, noise=args.noise, noise_rate=args.noise_rate,
                     order=args.order, meta_per_class=_meta_per_class(args), data_seed=data_seed,
                     pad_mode=args.pad_mode, normalisation=args.normalisation, noise_sampling=args.noise_sampling,
-                    image_size=args.image_size, val_fraction=args.val_fraction)
+                    image_size=args.image_size, val_fraction=args.val_fraction,
+                    max_per_class=args.max_per_class)
 
 
 def add_results_args(p: argparse.ArgumentParser) -> None:

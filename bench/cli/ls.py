@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-KINDS = ("methods", "datasets", "presets", "backbones", "noise", "layouts")
+KINDS = ("methods", "datasets", "presets", "backbones", "noise", "layouts", "reports")
 
 
 def add_to(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +26,8 @@ def _entries(what: str) -> list[tuple[str, str]]:
         from noisytail_datasets import DATASETS as reg
     elif what == "presets":
         from bench.grid.presets import PRESETS as reg
+    elif what == "reports":
+        from bench.grid.reports import REPORTS as reg
     elif what == "backbones":
         from bench.nn.backbones import BACKBONES as reg
     else:

@@ -136,6 +136,8 @@ class Preset:
     backbones: tuple[str, ...] = ()
     #: crop size of a streamed dataset's images (`DataSpec.image_size`; 0: the dataset's own)
     image_size: int = 0
+    #: cap on the head class before the long-tail cut (`DataSpec.max_per_class`; 0: none, the papers' protocol)
+    max_per_class: int = 0
 
     def cells(self, dataset: str) -> list[tuple[str, float, float]]:
         """The (noise, imbalance, noise_rate) cells of `dataset`, in table order."""
@@ -255,6 +257,7 @@ def expand(
                     order=preset.order, meta_per_class=preset.meta_for(dataset), data_seed=seed,
                     pad_mode=preset.pad_mode, normalisation=preset.normalisation,
                     noise_sampling=preset.noise_sampling, image_size=preset.image_size,
+                    max_per_class=preset.max_per_class,
                 )
                 for recipe in recipes:
                     for m in chosen:

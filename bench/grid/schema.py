@@ -20,7 +20,7 @@ from typing import Any
 RUN_COLUMNS = [
     "run_id", "preset", "dataset", "backbone", "method", "imbalance", "noise", "noise_rate",
     "order", "pad_mode", "normalisation", "noise_sampling", "val_fraction",
-    "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
+    "max_per_class", "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
     "last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc",
     "selected_acc", "selected_epoch", "selected_on", "selected_val", "sec_per_iter",
     "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb", "colocated", "speed", "meta_set_used", "device",
@@ -60,6 +60,7 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
         "normalisation": data.get("normalisation", "dataset"),
         "noise_sampling": data.get("noise_sampling", "independent"),
         "val_fraction": data.get("val_fraction", 0.0),
+        "max_per_class": data.get("max_per_class", 0),
         "meta_per_class": data["meta_per_class"],
         "data_seed": data["data_seed"],
         "seed": cfg["seed"],
@@ -104,7 +105,7 @@ def epoch_header(extra: Iterable[str]) -> list[str]:
 
 INT64_MAX = 2**63 - 1
 #: runs columns holding a whole number, with the least value allowed
-INT_COLUMNS = {"meta_per_class": 0, "data_seed": 0, "seed": 0, "epochs": 1, "batch_size": 1, "colocated": 0}
+INT_COLUMNS = {"max_per_class": 0, "meta_per_class": 0, "data_seed": 0, "seed": 0, "epochs": 1, "batch_size": 1, "colocated": 0}
 #: runs columns holding a real number (or nothing: NaN), with the range allowed
 REAL_COLUMNS = {"imbalance": (1.0, math.inf), "noise_rate": (0.0, 1.0), "val_fraction": (0.0, 0.5)}
 #: summary columns: a real number, or nothing (a failed run)

@@ -22,7 +22,7 @@ UNHASHED_FIELDS = ("preset", "tuning")
 #: DataSpec fields added after runs were recorded: hashed only when they differ from these defaults.
 LATER_DATA_FIELDS = {f.name: f.default for f in fields(DataSpec)
                      if f.name in ("pad_mode", "normalisation", "noise_sampling", "image_size",
-                                                           "val_fraction")}
+                                                           "val_fraction", "max_per_class")}
 
 
 @dataclass(frozen=True)

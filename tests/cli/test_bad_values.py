@@ -7,6 +7,7 @@ grid case is a `--dry-run`, and every other value fails before a run, a timing o
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 from helpers import run_cli
@@ -20,6 +21,9 @@ DESCRIBE = ("data", "describe", "--dataset", "digits")
 TUNE = ("tune", "--preset", "quick", "--methods", "ce", "--trials", "2", "--cell", "digits:10:sym:0.4", "--dry-run")
 PERF = ("perf", "--methods", "ce", "--iters", "1", "--warmup", "0")
 NOWHERE = "{tmp}/nowhere"
+REPO = Path(__file__).resolve().parents[2]
+#: the README report's committed records, and a file without its section markers
+RECORDS, NO_MARKERS = REPO / "results/reports/fmnist-n-lt", REPO / "pyproject.toml"
 
 #: (command, parameter, argv, a fragment of the one-line message)
 CASES: list[tuple[str, str, tuple[str, ...], str]] = [
@@ -120,6 +124,8 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("run one", "--download", (*ONE, "--download=1"), "ignored explicit argument '1'"),
     ("run one", "--data-workers", (*ONE, "--data-workers", "-1"), "must be an integer >= 0, got -1"),
     ("run one", "--val-fraction", (*ONE, "--val-fraction", "-0.1"), "must be a number >= 0 and <= 0.5"),
+    ("run one", "--max-per-class", (*ONE, "--max-per-class", "-1"), "must be an integer >= 0, got -1"),
+    ("run one", "--max-per-class", (*ONE, "--imbalance", "100", "--max-per-class", "50"), "or a larger --max-per-class"),
     # ------------------------------------------------------------------ data describe
     ("data describe", "--dataset", ("data", "describe", "--dataset", "digit"), "did you mean 'digits'"),
     ("data describe", "--imbalance", (*DESCRIBE, "--imbalance", "1e12"), "would have no training image"),
@@ -136,6 +142,7 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("data describe", "--data-root", (*DESCRIBE, "--data-root", ""), "argument --data-root: must not be empty"),
     ("data describe", "--download", (*DESCRIBE, "--download=1"), "ignored explicit argument '1'"),
     ("data describe", "--val-fraction", (*DESCRIBE, "--val-fraction", "x"), "'x' is not a number"),
+    ("data describe", "--max-per-class", (*DESCRIBE, "--max-per-class", "x"), "'x' is not an integer"),
     # ------------------------------------------------------------------ tune (all dry runs)
     ("tune", "--preset", (*TUNE, "--preset", "quik"), "did you mean 'quick'"),
     ("tune", "--methods", (*TUNE, "--methods", ","), "names no method"),
@@ -225,6 +232,17 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("plots", "--metric", ("plots", "--results", NOWHERE, "--metric", "worst"), "unknown --metric 'worst'"),
     ("plots", "--cell", ("plots", "--results", NOWHERE, "--cell", "digits"), "cell"),
     ("results repair", "--results", ("results", "repair", "--results", NOWHERE), "has no runs/ folder"),
+    # ------------------------------------------------------------------ report
+    ("report", "name", ("report", "fmnist-n-ltt", "--from-results"), "did you mean 'fmnist-n-lt'"),
+    ("report", "--results", ("report", "fmnist-n-lt", "--results", NOWHERE), "does not exist"),
+    ("report", "--from-results", ("report", "fmnist-n-lt", "--from-results", NOWHERE), "holds no records"),
+    ("report", "--readme", ("report", "fmnist-n-lt", "--from-results", str(RECORDS), "--readme", NOWHERE),
+     "no file"),
+    ("report", "--readme", ("report", "fmnist-n-lt", "--from-results", str(RECORDS), "--readme", str(NO_MARKERS)),
+     "no section markers for report 'fmnist-n-lt'"),
+    ("report", "--check", ("report", "fmnist-n-lt", "--results", NOWHERE, "--check"), "use it with --from-results"),
+    ("report", "--no-figures", ("report", "fmnist-n-lt", "--from-results", "--no-figures=1"),
+     "ignored explicit argument '1'"),
 ]
 
 

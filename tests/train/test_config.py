@@ -39,7 +39,7 @@ def test_run_id_ignores_preset_but_not_hparams_or_protocol():
 # run id of make() before DataSpec had pad_mode / normalisation / noise_sampling (commit 2996380) / image_size
 OLD_RUN_ID = "96ed12cd6b6f"
 LATER_DEFAULTS = {"pad_mode": "constant", "normalisation": "dataset", "noise_sampling": "independent", "image_size": 0,
-                  "val_fraction": 0.0}
+                  "val_fraction": 0.0, "max_per_class": 0}
 
 
 def test_new_data_fields_at_their_defaults_keep_old_run_ids():
@@ -64,7 +64,7 @@ def test_old_records_without_the_new_fields_are_read():
 
 
 @pytest.mark.parametrize("name,value", [("pad_mode", "reflect"), ("normalisation", "mwnet"),
-                                        ("noise_sampling", "exact")])
+                                        ("noise_sampling", "exact"), ("max_per_class", 50)])
 def test_non_default_data_fields_change_the_run_id_and_are_recorded(name, value):
     cfg = make(data=replace(make().data, **{name: value}))
     assert cfg.run_id != OLD_RUN_ID
