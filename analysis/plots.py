@@ -379,7 +379,8 @@ def plot_accuracy_vs_noise(results: Results, metric: str = "last") -> Figure:
                 if i < ncols:
                     ax.set_title(textwrap.fill(family, 24))
                 if i % ncols == 0:
-                    ax.set_ylabel(f"{_panel_title(*panel)}\n{ylabel}")
+                    row = textwrap.fill(_panel_title(*panel), 26, break_on_hyphens=False)  # within its row
+                    ax.set_ylabel(f"{row}\n{ylabel}")
         for ax in axes.flat[len(grid):]:
             ax.set_visible(False)
         sns.despine(fig)

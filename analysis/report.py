@@ -49,11 +49,12 @@ RECORD_FILES = ("runs.csv", "epochs.csv", "report.json")
 RERUN = "bash docs/regenerate.sh report"
 #: epoch diagnostics summarised over a method's main phase, with how they are printed
 DIAGNOSTICS = {"split_precision_a": "division precision", "split_recall_a": "division recall",
-               "lc_label_acc": "corrected-label accuracy", "relabel_acc": "relabelled accuracy",
+               "lc_label_acc": "corrected-label accuracy", "lc_weight_mean": "weight on the given label",
+               "relabel_acc": "relabelled accuracy",
                "dict_purity": "dictionary purity", "zero_weight_pct": "zero-weight samples",
                "famus_active_frac": "active layers"}
 #: epoch diagnostics that are fractions in [0, 1] (printed as %); the others are percentages already
-FRACTIONS = ("famus_active_frac",)
+FRACTIONS = ("famus_active_frac", "lc_weight_mean")
 #: how the caption of a figure the results cannot support begins
 NOT_DRAWN = "Not drawn: "
 
@@ -161,17 +162,16 @@ def _one_sided(diffs: np.ndarray) -> tuple[float, float]:
             float(st.ttest_1samp(diffs, 0.0, alternative="less").pvalue))
 
 
-def test_effects(results: Results, effects: tuple[Effect, ...], cells: list[Cell], metric: str = "last",
-                 alpha: float = 0.05) -> list[EffectTest]:
-    """Each effect's one-sided paired t-test over its (cell, seed) pairs among `cells` (the report's), Holm over
-    the effects that have at least `MIN_SEEDS` pairs."""
+def judge_effects(results: Results, effects: tuple[Effect, ...], cells: list[Cell], metric: str = "last",
+                  alpha: float = 0.05) -> list[EffectTest]:
+    """Each effect's one-sided paired t-tests (above, and below) over its (cell, seed) pairs among `cells`
+    (the report's), each direction with Holm over the effects that have at least `MIN_SEEDS` pairs."""
     scores = results.scores(metric)
     out = []
-    every_cell = cells
     for effect in effects:
-        cells = [c for c in every_cell if effect.covers(c.imbalance, c.noise_rate)]
+        claimed = [c for c in cells if effect.covers(c.imbalance, c.noise_rate)]
         diffs, deltas = [], {}
-        for cell in cells:
+        for cell in claimed:
             seeds = in_cell(scores, cell).pivot_table(index=["data_seed", "seed"], columns="method", values="value")
             if effect.method in seeds and effect.versus in seeds:
                 paired = (seeds[effect.method] - seeds[effect.versus]).dropna()
@@ -180,7 +180,7 @@ def test_effects(results: Results, effects: tuple[Effect, ...], cells: list[Cell
                     deltas[cell] = float(paired.mean())
         d = np.asarray(diffs, dtype=float)
         p, p_rev = _one_sided(d)
-        out.append(EffectTest(effect, cells, deltas, len(d), float(d.mean()) if len(d) else math.nan, p, p_rev))
+        out.append(EffectTest(effect, claimed, deltas, len(d), float(d.mean()) if len(d) else math.nan, p, p_rev))
     tested = [i for i, t in enumerate(out) if t.n >= MIN_SEEDS]
     if tested:
         adjusted, _ = holm([out[i].p for i in tested], alpha)
@@ -202,8 +202,8 @@ def _p_text(p: float) -> str:
 
 
 def effects_markdown(tests: list[EffectTest], alpha: float) -> str:
-    header = "| Expected effect | Claimed by | Δ per cell (points) | Mean Δ | n | p | p (Holm) | Found here |"
-    rows = [header, "|---|---|---|---:|---:|---:|---:|---|"]
+    rows = ["| Expected effect | Claimed by | Δ per cell (points) | Mean Δ | n | p above (Holm) | p below (Holm) "
+            "| Found |", "|---|---|---|---:|---:|---:|---:|---|"]
     for t in tests:
         e = t.effect
         claim = f"{display_name(e.method)} > {display_name(e.versus)}"
@@ -211,8 +211,8 @@ def effects_markdown(tests: list[EffectTest], alpha: float) -> str:
             claim += " (" + ", ".join(_cell_short(c) for c in t.cells) + ")"
         per_cell = ", ".join(f"{_cell_short(c)} {d:+.2f}" for c, d in t.deltas.items()) or "–"
         mean = "–" if math.isnan(t.mean) else f"{t.mean:+.2f}"
-        rows.append(f"| {claim} | {e.source} | {per_cell} | {mean} | {t.n} | {_p_text(t.p)} | "
-                    f"{_p_text(t.p_holm)} | {t.verdict(alpha)} |")
+        rows.append(f"| {claim} | {e.source} | {per_cell} | {mean} | {t.n} | {_p_text(t.p_holm)} | "
+                    f"{_p_text(t.p_reverse_holm)} | {t.verdict(alpha)} |")
     return "\n".join(rows)
 
 
@@ -253,14 +253,33 @@ def phase_table(results: Results) -> str:
     return "\n".join(rows)
 
 
+def _given_label_text(runs: pd.DataFrame) -> str:
+    """'; the given labels are right for X % of the training images…' from the runs' realized noise rates
+    ('' when the records predate that column)."""
+    realized = pd.to_numeric(runs.get("noise_rate_realized", pd.Series(dtype=float)), errors="coerce").dropna()
+    if realized.empty:
+        return ""
+    return (f"; for comparison, the given labels are right for {100 * (1 - realized.mean()):.1f} % of the training "
+            "images (one minus the realized noise rate, the same data for every method)")
+
+
 # ----------------------------------------------------------------------------------- timing
 
 
 def wall_seconds(runs: pd.DataFrame) -> float:
-    """From the first run's start to the last run's end (finish times minus run times)."""
+    """Time during which at least one run was in progress: the union of the runs' [start, finish] intervals.
+
+    A grid that was interrupted and resumed thus counts only its working time, not the pause.
+    """
     finished = pd.to_datetime(runs["finished_at"], utc=True)
     started = finished - pd.to_timedelta(runs["sec_total"].astype(float), unit="s")
-    return float((finished.max() - started.min()).total_seconds())
+    total, reach = 0.0, None
+    for begin, end in sorted(zip(started, finished)):
+        if reach is None or begin > reach:
+            total, reach = total + (end - begin).total_seconds(), end
+        elif end > reach:
+            total, reach = total + (end - reach).total_seconds(), end
+    return total
 
 
 def duration_text(seconds: float) -> str:
@@ -333,7 +352,7 @@ def render_section(report: Report, results: Results, meta: dict, root: Path, alp
     table = build_table(results, report.layout)
     stats = build_report(results, "last", alpha=alpha)
     cells = [column.cell for column in get_layout(report.layout).columns]
-    tests = test_effects(results, report.effects, cells, "last", alpha)
+    tests = judge_effects(results, report.effects, cells, "last", alpha)
     n_seeds = done.groupby(["method", *CELL_KEYS]).size()
     figures = _figures(results, pareto_cell(results))
     captions = _captions(report, root, list(figures))
@@ -345,20 +364,21 @@ def render_section(report: Report, results: Results, meta: dict, root: Path, alp
          f"committed records in `{report.records}/` without training. The records hold {len(done)} finished runs "
          f"of {len(runs)}, {_span(n_seeds)} seeds per method and cell. Machine: "
          f"{_machine_text(meta['machine'])}. Wall time {duration_text(wall_seconds(done))} for the whole grid "
-         f"({duration_text(done['sec_total'].astype(float).sum())} of run time, "
+         f"(time with a run in progress; {duration_text(done['sec_total'].astype(float).sum())} of run time, "
          f"{int(pd.to_numeric(done['colocated']).max())} runs at a time)."), "",
         render(table, "md").strip(), "",
         (f"**Expected effects** (Last accuracy; Δ = the first method − the second, in points, per cell the mean "
-         f"over seeds; p: one-sided paired t-test over the n (cell, seed) pairs of the claimed cells; Holm over "
-         f"the {len(tests)} effects; found when the Holm-adjusted p < {alpha:g}):"), "",
+         f"over seeds; p above / p below: one-sided paired t-tests of Δ > 0 / Δ < 0 over the n (cell, seed) pairs "
+         f"of the claimed cells, each with Holm over the {len(tests)} effects; found when p above < {alpha:g}):"), "",
         effects_markdown(tests, alpha), "",
         "**Statistics** (Last; `python -m bench stats --results "
         f"{report.records}` gives every test):", "",
         render_summary(stats), "",
         ("**Phase diagnostics** (mean over every cell and seed; the diagnostics over the main-phase epochs: "
-         "division precision and recall of DivideMix's clean/noisy split, the accuracy of Dynamic Loss's "
-         "corrected labels, FSR's dictionary purity, the share of zero-weight samples of the meta re-weighting "
-         "methods, FaMUS's share of active layers):"), "",
+         "division precision and recall of DivideMix's clean/noisy split; the accuracy of Dynamic Loss's "
+         "corrected labels and its label corrector's mean weight g on the given label (y* = g·given + (1 − g)·"
+         "prediction); FSR's relabelling accuracy, dictionary purity and share of zero-weight samples; FaMUS's "
+         f"share of active layers; MW-Net and GDW record none){_given_label_text(results.done)}:"), "",
         phase_table(results), "",
     ]
     for stem, (title, _) in figures.items():

@@ -19,7 +19,7 @@ from typing import Any
 
 RUN_COLUMNS = [
     "run_id", "preset", "dataset", "backbone", "method", "imbalance", "noise", "noise_rate",
-    "order", "pad_mode", "normalisation", "noise_sampling", "val_fraction",
+    "noise_rate_realized", "order", "pad_mode", "normalisation", "noise_sampling", "val_fraction",
     "max_per_class", "meta_per_class", "data_seed", "seed", "epochs", "batch_size", "status",
     "last_acc", "best_acc", "best_epoch", "best_selected_on", "last5_acc",
     "selected_acc", "selected_epoch", "selected_on", "selected_val", "sec_per_iter",
@@ -54,6 +54,8 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
         "imbalance": data["imbalance"],
         "noise": data["noise"],
         "noise_rate": data["noise_rate"],
+        # the share of training labels that differ from the true ones (nothing for a run that failed before)
+        "noise_rate_realized": record.get("data", {}).get("noise_rate_realized", float("nan")),
         "order": data["order"],
         # data-protocol fields added later: records written before them have the defaults
         "pad_mode": data.get("pad_mode", "constant"),
@@ -105,12 +107,14 @@ def epoch_header(extra: Iterable[str]) -> list[str]:
 
 INT64_MAX = 2**63 - 1
 #: runs columns holding a whole number, with the least value allowed
-INT_COLUMNS = {"max_per_class": 0, "meta_per_class": 0, "data_seed": 0, "seed": 0, "epochs": 1, "batch_size": 1, "colocated": 0}
+INT_COLUMNS = {"max_per_class": 0, "meta_per_class": 0, "data_seed": 0, "seed": 0, "epochs": 1, "batch_size": 1,
+               "colocated": 0}
 #: runs columns holding a real number (or nothing: NaN), with the range allowed
 REAL_COLUMNS = {"imbalance": (1.0, math.inf), "noise_rate": (0.0, 1.0), "val_fraction": (0.0, 0.5)}
 #: summary columns: a real number, or nothing (a failed run)
-SUMMARY_COLUMNS = ("last_acc", "best_acc", "best_epoch", "last5_acc", "selected_acc", "selected_epoch",
-                   "selected_val", "sec_per_iter", "sec_per_epoch", "samples_per_sec", "sec_total", "peak_mem_mb")
+SUMMARY_COLUMNS = ("noise_rate_realized", "last_acc", "best_acc", "best_epoch", "last5_acc", "selected_acc",
+                   "selected_epoch", "selected_val", "sec_per_iter", "sec_per_epoch", "samples_per_sec", "sec_total",
+                   "peak_mem_mb")
 #: text columns that must not be empty
 REQUIRED_TEXT = ("run_id", "dataset", "backbone", "method", "noise", "order", "status")
 #: where `run_row` finds the required fields of a record's config

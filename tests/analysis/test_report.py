@@ -61,7 +61,7 @@ def test_the_effect_test_is_a_one_sided_paired_t_test_with_holm():
     down = [[69.0, 70.5, 71.0], [39.0, 42.5, 40.0]]
     results = _results({"ce": ce, "balanced_softmax": up, "dal": down})
     effects = (Effect("balanced_softmax", "ce", "s"), Effect("dal", "ce", "s"))
-    tests = reports.test_effects(results, effects, CELLS)
+    tests = reports.judge_effects(results, effects, CELLS)
     # independently: t = mean / (sd / sqrt(n)), one-sided p from Student's t with n - 1 degrees of freedom
     from scipy.stats import t as student
 
@@ -86,12 +86,12 @@ def test_an_effect_covers_only_its_cells_and_needs_three_pairs():
     ce = [[70.0, 71.0, 72.0], [40.0, 42.0, 41.0]]
     up = [[70.0, 71.0, 72.0], [41.0, 43.0, 42.0]]  # above only at rho 100, by exactly 1 on every seed
     results = _results({"ce": ce, "balanced_softmax": up})
-    at_100 = reports.test_effects(results, (Effect("balanced_softmax", "ce", "s", imbalances=(100,)),), CELLS)[0]
+    at_100 = reports.judge_effects(results, (Effect("balanced_softmax", "ce", "s", imbalances=(100,)),), CELLS)[0]
     assert at_100.cells == [CELLS[1]] and at_100.n == 3
     assert at_100.p == 0.0 and at_100.verdict(0.05) == "yes"  # a constant difference: certain
-    nowhere = reports.test_effects(results, (Effect("balanced_softmax", "ce", "s", noise_rates=(0.3,)),), CELLS)[0]
+    nowhere = reports.judge_effects(results, (Effect("balanced_softmax", "ce", "s", noise_rates=(0.3,)),), CELLS)[0]
     assert nowhere.n == 0 and nowhere.verdict(0.05).startswith("not tested")
-    missing = reports.test_effects(results, (Effect("dal", "ce", "s"),), CELLS)[0]
+    missing = reports.judge_effects(results, (Effect("dal", "ce", "s"),), CELLS)[0]
     assert missing.n == 0 and math.isnan(missing.p_holm)
 
 
@@ -103,10 +103,12 @@ def test_the_phase_table_reads_the_accuracy_when_the_warm_up_ends():
     assert row.split("|")[2].strip() == "1" and row.split("|")[3].strip() == "46.00"
 
 
-def test_wall_time_spans_first_start_to_last_finish():
-    runs = pd.DataFrame({"finished_at": ["2026-01-01T00:01:00+00:00", "2026-01-01T00:02:30+00:00"],
-                         "sec_total": [30.0, 60.0]})
-    assert reports.wall_seconds(runs) == 120.0
+def test_wall_time_counts_the_time_with_a_run_in_progress():
+    # runs over [0:30, 1:00], [1:30, 2:30] and [2:00, 2:20]: 30 s + 60 s; the pause 1:00-1:30 does not count
+    runs = pd.DataFrame({"finished_at": ["2026-01-01T00:01:00+00:00", "2026-01-01T00:02:30+00:00",
+                                         "2026-01-01T00:02:20+00:00"],
+                         "sec_total": [30.0, 60.0, 20.0]})
+    assert reports.wall_seconds(runs) == 90.0
     assert reports.duration_text(3725) == "1 h 02 min" and reports.duration_text(300) == "5 min"
 
 
@@ -145,3 +147,9 @@ def test_bench_report_check_passes_on_the_committed_records_and_fails_on_a_chang
     changed.write_text(readme.replace("**Expected effects**", "**Effects**"), encoding="utf-8")
     code, out, _ = run_cli(capsys, "report", "fmnist-n-lt", "--from-results", "--check", "--readme", str(changed))
     assert code == 1 and "out of date" in out
+
+
+def test_the_given_labels_accuracy_is_one_minus_the_mean_realized_noise():
+    runs = pd.DataFrame({"noise_rate_realized": ["0.25", "0.35", ""]})  # a failed run has none
+    assert "right for 70.0 % of the training images" in reports._given_label_text(runs)
+    assert reports._given_label_text(pd.DataFrame({"run_id": ["a"]})) == ""  # records from before the column

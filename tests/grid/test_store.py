@@ -27,11 +27,15 @@ def record(run_id, status="done", acc=50.0):
 def test_write_builds_both_tables_in_csv_and_parquet(tmp_path):
     store = ResultsStore(tmp_path)
     store.ensure_writable()
-    store.write(record("a"))
+    done = record("a")
+    done["data"] = {"noise_rate_realized": 0.375, "train_size": 80}  # what the data bundle reports
+    store.write(done)
     store.write(record("b", status="failed"))
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert list(runs.columns) == RUN_COLUMNS
     assert set(runs.run_id) == {"a", "b"}
+    realized = runs.set_index("run_id")["noise_rate_realized"]
+    assert realized["a"] == 0.375 and pd.isna(realized["b"])  # a run that failed before its data: nothing
     store.finalize()  # the parquet files are snapshots written when a command ends
     assert pd.read_parquet(tmp_path / "runs.parquet").shape == runs.shape
     epochs = pd.read_parquet(tmp_path / "epochs.parquet")
