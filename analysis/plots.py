@@ -99,6 +99,9 @@ DIAGNOSTIC_LABELS = {
     "relabel_acc": "relabel acc. (%)",
     "dict_purity": "dictionary purity (%)",
     "zero_weight_pct": "zero-weight samples (%)",
+    "weight_mean": "mean sample weight",
+    "weight_clean": "mean weight, clean labels",
+    "weight_noisy": "mean weight, noisy labels",
     "meta_loss": "meta loss",
 }
 

@@ -52,9 +52,12 @@ DIAGNOSTICS = {"split_precision_a": "division precision", "split_recall_a": "div
                "lc_label_acc": "corrected-label accuracy", "lc_weight_mean": "weight on the given label",
                "relabel_acc": "relabelled accuracy",
                "dict_purity": "dictionary purity", "zero_weight_pct": "zero-weight samples",
-               "famus_active_frac": "active layers"}
-#: epoch diagnostics that are fractions in [0, 1] (printed as %); the others are percentages already
+               "famus_active_frac": "active layers",
+               "weight_clean": "mean weight of clean-labelled samples", "weight_noisy": "of noisy-labelled ones"}
+#: epoch diagnostics that are fractions in [0, 1] (printed as %)
 FRACTIONS = ("famus_active_frac", "lc_weight_mean")
+#: epoch diagnostics that are plain numbers (printed with two decimals); the others are percentages already
+NUMBERS = ("weight_clean", "weight_noisy")
 #: how the caption of a figure the results cannot support begins
 NOT_DRAWN = "Not drawn: "
 
@@ -245,7 +248,7 @@ def phase_table(results: Results) -> str:
         for key, label in DIAGNOSTICS.items():
             if key in main and main[key].notna().any():
                 value = main[key].astype(float).mean() * (100.0 if key in FRACTIONS else 1.0)
-                notes.append(f"{label} {value:.1f} %")
+                notes.append(f"{label} {value:.2f}" if key in NUMBERS else f"{label} {value:.1f} %")
         best_epoch = runs["best_epoch"].astype(float).mean() + 1  # printed 1-based
         rows.append(f"| {display_name(method)} | {warm or '–'} | {'–' if math.isnan(at_end) else f'{at_end:.2f}'} | "
                     f"{runs['best_acc'].astype(float).mean():.2f} ({best_epoch:.1f}) | "
@@ -378,7 +381,9 @@ def render_section(report: Report, results: Results, meta: dict, root: Path, alp
          "division precision and recall of DivideMix's clean/noisy split; the accuracy of Dynamic Loss's "
          "corrected labels and its label corrector's mean weight g on the given label (y* = g·given + (1 − g)·"
          "prediction); FSR's relabelling accuracy, dictionary purity and share of zero-weight samples; FaMUS's "
-         f"share of active layers; MW-Net and GDW record none){_given_label_text(results.done)}:"), "",
+         f"share of active layers; the mean weight the meta re-weighting methods give to samples whose given label is "
+         "clean and to those whose label is noisy (MW-Net and FaMUS: V(ℓ) in (0, 1); GDW: the target entry ω'_t of "
+         f"its class weights){_given_label_text(results.done)}:"), "",
         phase_table(results), "",
     ]
     for stem, (title, _) in figures.items():

@@ -58,6 +58,16 @@ class Diagnostics:
             return float("nan")
         return float((self._true[index] == labels).float().mean().item() * 100.0)
 
+    def mean_by_label(self, index: torch.Tensor, labels: torch.Tensor, values: torch.Tensor) -> tuple[float, float]:
+        """Mean of `values` over the training samples `index` whose given `labels` are clean, and over
+        those whose labels are noisy (NaN for a group with no sample, or when the clean labels are unknown)."""
+        if index.numel() == 0 or not self.clean_labels_known:
+            return float("nan"), float("nan")
+        clean = self._true[index] == labels
+        values = values.double()
+        return tuple(float(values[mask].mean().item()) if mask.any() else float("nan")  # type: ignore[return-value]
+                     for mask in (clean, ~clean))
+
     def record(self, name: str, value: float) -> None:
         self.values[name] = float(value)
 

@@ -17,6 +17,7 @@ Per iteration, on the bi-level core of `methods.bilevel`, with one forward of th
 4. actual step: ω' clamped to [1e-6, 1e6], its target entry recomputed by the zero-mean
    constraint, ``(p − y) ⊙ ω' / n`` backpropagated through the logits, the real SGD step.
    V's updated φ is not used here (it only serves the next iteration), as in the official code.
+   Its weight diagnostics (MW-Net's) read each sample's target entry ω'_t.
 
 Against the official `main.py` (mode `gdw`): the training batch is forwarded once, at θ, and
 that forward serves steps 1, 2 and 4 (the official code forwards it through a throw-away copy
@@ -127,7 +128,8 @@ class GDW(MWNet):
         step = self.class_virtual_step(batch.x, logits, p, batch.y, omega)
         omega_grad = self.class_meta_step(step, omega)
         omega2 = second_stage_weights(omega.detach(), omega_grad, self.hp["omega_lr"], self.hp["omega_clip"])
-        self.class_actual_step(logits, p, batch.y, omega2)
+        weights = self.class_actual_step(logits, p, batch.y, omega2)
+        self.note_weights(batch, weights.gather(1, batch.y[:, None]).squeeze(1))  # the target entry ω'_t
         return losses.mean()
 
     def first_stage_weights(self, losses: Tensor, p: Tensor, y: Tensor) -> Tensor:
@@ -151,9 +153,10 @@ class GDW(MWNet):
                                          step=step)
         return omega_grad
 
-    def class_actual_step(self, logits: Tensor, p: Tensor, y: Tensor, omega2: Tensor) -> None:
-        """The real SGD step with (p − y) ⊙ ω' / n on the logits, ω' clamped and re-constrained."""
+    def class_actual_step(self, logits: Tensor, p: Tensor, y: Tensor, omega2: Tensor) -> Tensor:
+        """The real SGD step with (p − y) ⊙ ω' / n on the logits, ω' clamped and re-constrained (returned)."""
         weights = zero_mean_weights(omega2.clamp(*OMEGA_RANGE), p, y)
         self.optimizer.zero_grad(set_to_none=True)
         logits.backward(logit_gradient(p, y, weights).to(logits.dtype))
         self.optimizer.step()
+        return weights

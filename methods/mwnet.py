@@ -18,10 +18,15 @@ Defaults follow the noise script `MW-Net.py` (ResNet-32): V trained by Adam 1e-3
 1e-4; weights normalised by the batch size; V fed the detached loss; the meta set walked in
 a cycle. The LT and WRN-28-10 scripts differ (§5.2), each one hyperparameter set away:
 `MWNET_LT` and `MWNET_WRN` below.
+
+Diagnostics (every epoch; GDW and FaMUS record the same): `weight_mean`, the mean weight of the
+actual steps' samples, and `weight_clean` / `weight_noisy`, its mean over the samples whose given
+label is clean / noisy: whether the learnt weights tell the two apart, and (with "mean"
+normalisation) how far they scale the classifier's step down from plain CE's.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -96,6 +101,7 @@ class MWNet(BilevelMethod):
     family = "meta re-weighting (clean meta set)"
     throughput_target = 5.0  # issue 6: an MW-Net epoch within 5x a CE epoch on an H100
     uses_meta_set: ClassVar[bool] = True
+    uses_indices: ClassVar[bool] = True  # for the weight diagnostics only
     trains_through_training_forward: ClassVar[bool] = True  # GDW and FaMUS too
     defaults: ClassVar[dict[str, Any]] = {
         "hidden": 100,
@@ -144,6 +150,25 @@ class MWNet(BilevelMethod):
         self.meta_optimizer = build_meta_optimizer(self.vnet.parameters(), hp)
         self.meta = MetaSampler(ctx.meta_images, ctx.meta_y, hp["meta_batch_size"], ctx.generator,
                                 mode=hp["meta_sampling"])
+        self._weights: list[tuple[Tensor, Tensor, Tensor]] = []  # the epoch's (index, label, weight)
+
+    def train_epoch(self, epoch: int, batches: Iterable[Batch]) -> Tensor:
+        """The default epoch, then the weights its actual steps gave as diagnostics."""
+        self._weights = []
+        loss = super().train_epoch(epoch, batches)
+        if self._weights:
+            index, labels, weights = (torch.cat(part) for part in zip(*self._weights))
+            clean, noisy = self.ctx.diagnostics.mean_by_label(index, labels, weights)
+            self.ctx.diagnostics.record("weight_mean", float(weights.double().mean().item()))
+            self.ctx.diagnostics.record("weight_clean", clean)
+            self.ctx.diagnostics.record("weight_noisy", noisy)
+        self._weights = []
+        return loss
+
+    def note_weights(self, batch: Batch, weights: Tensor) -> None:
+        """Keep the per-sample weights of an actual step for the epoch's diagnostics (no host sync)."""
+        if batch.index is not None:
+            self._weights.append((batch.index, batch.y, weights.detach()))
 
     # --- the three steps -----------------------------------------------------------------
     def train_step(self, batch: Batch, epoch: int) -> Tensor:
@@ -168,6 +193,7 @@ class MWNet(BilevelMethod):
         """The real SGD step on the loss weighted by the updated V."""
         with torch.no_grad():
             v = self.vnet(losses.detach())
+        self.note_weights(batch, v)
         loss = weighted_mean(losses, v, self.hp["weight_norm"])
         self.sgd_step(loss)
         return loss.detach()

@@ -52,7 +52,7 @@ def test_the_committed_records_are_the_report_preset_with_three_seeds_per_cell()
     assert set(results.runs["preset"]) == {REPORT.preset}
     assert meta["command"] == reports.RERUN and meta["machine"]["device"]
     done = results.done.groupby(["method", "imbalance", "noise_rate"]).size()
-    assert done.min() >= 1
+    assert len(results.done) == len(results.runs) == 132 and set(done) == {3}
 
 
 def test_the_effect_test_is_a_one_sided_paired_t_test_with_holm():
@@ -101,6 +101,16 @@ def test_the_phase_table_reads_the_accuracy_when_the_warm_up_ends():
     row = [line for line in table.splitlines() if line.startswith("| DivideMix")][0]
     # warm-up 1 epoch: epoch 0's test accuracy (Last + 1) is the accuracy at its end
     assert row.split("|")[2].strip() == "1" and row.split("|")[3].strip() == "46.00"
+
+
+def test_the_phase_table_prints_each_diagnostic_in_its_unit():
+    results = _results({"mwnet": [[60.0, 60.0, 60.0], [30.0, 30.0, 30.0]]})
+    results.epochs["weight_clean"] = [0.5, 0.7] * 6  # plain numbers, averaged over every epoch
+    results.epochs["lc_weight_mean"] = 0.99  # a fraction, printed as a percentage
+    results.epochs["split_precision_a"] = 90.0  # a percentage already
+    row = [line for line in reports.phase_table(results).splitlines() if line.startswith("| MW-Net")][0]
+    assert ("mean weight of clean-labelled samples 0.60" in row and "weight on the given label 99.0 %" in row
+            and "division precision 90.0 %" in row)
 
 
 def test_wall_time_counts_the_time_with_a_run_in_progress():

@@ -307,3 +307,36 @@ def test_digits_run_ends_above_chance():
     rec = run_trial(digits_run("gdw", epochs=3))
     assert rec["status"] == "done", rec["error"]
     assert rec["epochs"][-1]["test_acc"] > 25.0  # chance is 10 %
+    # MW-Net's weight diagnostics, read from the target entries ω'_t (positive; not bounded by 1)
+    assert all(epoch["weight_clean"] > 0 and epoch["weight_noisy"] > 0 for epoch in rec["epochs"])
+
+
+def test_weight_diagnostics_read_the_target_entries_of_the_actual_step(monkeypatch):
+    import methods.gdw as gdw
+    from methods.base import Diagnostics
+
+    ctx = small_resnet_context(4, meta_repeats=5)
+    torch.manual_seed(0)
+    method = GDW(ctx, resolve_hparams("gdw", {"meta_grad": "unrolled"}))
+    given = ctx.train_y
+    true = given.clone()
+    true[::4] = (given[::4] + 1) % 4  # every fourth given label is noisy
+    ctx.diagnostics = Diagnostics(true)
+    used = []  # ω' of the actual steps: the zero-mean calls without a graph to V
+
+    def spy(omega, p, y):
+        out = zero_mean_weights(omega, p, y)
+        if not out.requires_grad:
+            used.append(out[torch.arange(len(y)), y].detach().clone())
+        return out
+
+    monkeypatch.setattr(gdw, "zero_mean_weights", spy)
+    gen = torch.Generator().manual_seed(3)
+    index = [torch.arange(0, 16), torch.arange(16, 32)]
+    method.train_epoch(0, [Batch(x=torch.randn(16, 1, 8, 8, generator=gen), y=given[i], index=i) for i in index])
+    values = ctx.diagnostics.pop()
+    weights, idx = torch.cat(used).double(), torch.cat(index)
+    noisy = true[idx] != given[idx]
+    assert len(weights) == 32 and noisy.sum() == 8
+    assert values["weight_clean"] == pytest.approx(weights[~noisy].mean().item())
+    assert values["weight_noisy"] == pytest.approx(weights[noisy].mean().item())

@@ -184,3 +184,35 @@ def test_runs_on_digits_above_chance():
     assert rec["status"] == "done", rec["error"]
     assert rec["summary"]["last_acc"] > 30.0
     assert rec["meta_set_used"] is True
+    for epoch in rec["epochs"]:  # the weight diagnostics, every epoch, with clean and noisy samples in it
+        assert all(0.0 < epoch[key] < 1.0 for key in ("weight_mean", "weight_clean", "weight_noisy"))
+
+
+def test_weight_diagnostics_average_the_actual_steps_weights_by_label(monkeypatch):
+    import methods.mwnet as mwnet
+    from methods.base import Diagnostics
+
+    method, _, _ = make_mwnet()
+    given = method.ctx.train_y
+    true = given.clone()
+    true[::3] = (given[::3] + 1) % CLASSES  # every third given label is noisy
+    method.ctx.diagnostics = Diagnostics(true)
+    used = []  # the weights of the actual steps: the weighted_mean calls without a graph to V
+
+    def spy(losses, weights, norm):
+        if not weights.requires_grad:
+            used.append(weights.detach().clone())
+        return weighted_mean(losses, weights, norm)
+
+    monkeypatch.setattr(mwnet, "weighted_mean", spy)
+    gen = torch.Generator().manual_seed(3)
+    index = [torch.arange(0, 16), torch.arange(16, 32)]
+    batches = [Batch(x=torch.randn(16, 1, 8, 8, generator=gen), y=given[i], index=i) for i in index]
+    method.train_epoch(0, batches)
+    values = method.ctx.diagnostics.pop()
+    weights, idx = torch.cat(used).double(), torch.cat(index)
+    noisy = true[idx] != given[idx]
+    assert len(weights) == 32 and noisy.sum() == 11
+    assert values["weight_mean"] == pytest.approx(weights.mean().item())
+    assert values["weight_clean"] == pytest.approx(weights[~noisy].mean().item())
+    assert values["weight_noisy"] == pytest.approx(weights[noisy].mean().item())
