@@ -47,17 +47,15 @@ from methods import METHODS
 RECORD_FILES = ("runs.csv", "epochs.csv", "report.json")
 #: the command that reruns a report end to end (the grid, then this module)
 RERUN = "bash docs/regenerate.sh report"
-#: epoch diagnostics summarised over a method's main phase, with how they are printed
-DIAGNOSTICS = {"split_precision_a": "division precision", "split_recall_a": "division recall",
-               "lc_label_acc": "corrected-label accuracy", "lc_weight_mean": "weight on the given label",
-               "relabel_acc": "relabelled accuracy",
-               "dict_purity": "dictionary purity", "zero_weight_pct": "zero-weight samples",
-               "famus_active_frac": "active layers",
-               "weight_clean": "mean weight of clean-labelled samples", "weight_noisy": "of noisy-labelled ones"}
-#: epoch diagnostics that are fractions in [0, 1] (printed as %)
-FRACTIONS = ("famus_active_frac", "lc_weight_mean")
-#: epoch diagnostics that are plain numbers (printed with two decimals); the others are percentages already
-NUMBERS = ("weight_clean", "weight_noisy")
+#: epoch diagnostics summarised over a method's main phase: key -> (how it is named, its unit: "%" a
+#: percentage already, "fraction" in [0, 1] printed as a percentage, "number" printed with two decimals)
+DIAGNOSTICS = {"split_precision_a": ("division precision", "%"), "split_recall_a": ("division recall", "%"),
+               "lc_label_acc": ("corrected-label accuracy", "%"),
+               "lc_weight_mean": ("weight on the given label", "fraction"),
+               "relabel_acc": ("relabelled accuracy", "%"), "dict_purity": ("dictionary purity", "%"),
+               "zero_weight_pct": ("zero-weight samples", "%"), "famus_active_frac": ("active layers", "fraction"),
+               "weight_clean": ("mean weight of clean-labelled samples", "number"),
+               "weight_noisy": ("of noisy-labelled ones", "number")}
 #: how the caption of a figure the results cannot support begins
 NOT_DRAWN = "Not drawn: "
 
@@ -245,10 +243,11 @@ def phase_table(results: Results) -> str:
         at_end = mine[mine["epoch"] == warm - 1]["test_acc"].astype(float).mean() if warm else math.nan
         main = mine[mine["epoch"] >= warm]
         notes = []
-        for key, label in DIAGNOSTICS.items():
+        for key, (label, unit) in DIAGNOSTICS.items():
             if key in main and main[key].notna().any():
-                value = main[key].astype(float).mean() * (100.0 if key in FRACTIONS else 1.0)
-                notes.append(f"{label} {value:.2f}" if key in NUMBERS else f"{label} {value:.1f} %")
+                value = main[key].astype(float).mean()
+                notes.append(f"{label} {value:.2f}" if unit == "number"
+                             else f"{label} {value * (100.0 if unit == 'fraction' else 1.0):.1f} %")
         best_epoch = runs["best_epoch"].astype(float).mean() + 1  # printed 1-based
         rows.append(f"| {display_name(method)} | {warm or '–'} | {'–' if math.isnan(at_end) else f'{at_end:.2f}'} | "
                     f"{runs['best_acc'].astype(float).mean():.2f} ({best_epoch:.1f}) | "

@@ -64,9 +64,11 @@ class Diagnostics:
         if index.numel() == 0 or not self.clean_labels_known:
             return float("nan"), float("nan")
         clean = self._true[index] == labels
-        values = values.double()
-        return tuple(float(values[mask].mean().item()) if mask.any() else float("nan")  # type: ignore[return-value]
-                     for mask in (clean, ~clean))
+
+        def mean(mask: torch.Tensor) -> float:
+            return float(values[mask].double().mean().item()) if mask.any() else float("nan")
+
+        return mean(clean), mean(~clean)
 
     def record(self, name: str, value: float) -> None:
         self.values[name] = float(value)
